@@ -39,7 +39,7 @@ def _indicators(y_true, y_pred, labels, pos_label, average):
     """Boolean (samples x labels) matrices for references and predictions."""
     if y_true.ndim > 1:
         if average == "binary":
-            raise ValueError("average='binary' is not valid for multilabel targets; choose micro/macro/weighted/samples")
+            raise ValueError("average='binary' does not apply to multilabel targets: use micro/macro/weighted/samples")
         cols = np.arange(y_true.shape[1]) if labels is None else np.asarray(labels)
         return y_true[:, cols].astype(bool), y_pred[:, cols].astype(bool)
     if average == "samples":
