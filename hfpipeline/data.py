@@ -1,0 +1,68 @@
+"""Dataset loading for stages: demo:NAME, local files or folders, or the Hub -> a DatasetDict with canonical columns."""
+
+from pathlib import Path
+
+from hfpipeline.data_refs import resolve_path
+from hfpipeline.errors import UserError
+
+LOADERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
+
+
+def load_splits(block: dict, seed: int):
+    """Load a data block; rename mapped columns to canonical names; split off validation/test if asked."""
+    from datasets import DatasetDict
+
+    if block.get("hub"):
+        dd = _load_hub(block)
+    else:
+        files = block["path"] if isinstance(block["path"], dict) else {"train": block["path"]}
+        dd = DatasetDict({split: _load_file(resolve_path(p)) for split, p in files.items()})
+    dd = DatasetDict({split: _rename(ds, block) for split, ds in dd.items()})
+    for split in ("test", "validation"):
+        size = block.get(f"{split}_size")
+        if size and split not in dd:
+            dd = split_off(dd, split, size, seed)
+    if block.get("max_rows"):
+        dd = DatasetDict({k: ds.select(range(min(block["max_rows"], len(ds)))) for k, ds in dd.items()})
+    if "train" not in dd:
+        raise UserError(f"data {block.get('path') or block.get('hub')}: no train split (has {', '.join(dd)})")
+    return dd
+
+
+def split_off(dd, split: str, size, seed: int):
+    """Move `size` (fraction or count) of train into a new split, reproducibly with `seed`."""
+    from datasets import DatasetDict
+
+    parts = dd["train"].train_test_split(test_size=size, seed=seed)
+    return DatasetDict({**dd, "train": parts["train"], split: parts["test"]})
+
+
+def _load_file(path: Path):
+    from datasets import load_dataset, load_from_disk
+
+    if path.is_dir():
+        if (path / "dataset_info.json").exists() or (path / "state.json").exists():
+            return load_from_disk(str(path))
+        return load_dataset(str(path), split="train")
+    return load_dataset(LOADERS[path.suffix], data_files=str(path), split="train")
+
+
+def _load_hub(block: dict):
+    from datasets import DatasetDict, load_dataset
+
+    loaded = load_dataset(block["hub"], block.get("config"))
+    if block.get("split") and block["split"] != "train":
+        loaded = DatasetDict({**loaded, "train": loaded[block["split"]]})
+    return loaded
+
+
+def _rename(ds, block: dict):
+    """Apply the recipe's *_field mappings: column `review` with text_field: review becomes `text`."""
+    for key, column in block.items():
+        if key.endswith("_field") and column:
+            canonical = key[: -len("_field")]
+            if column != canonical and column in ds.column_names:
+                if canonical in ds.column_names:
+                    ds = ds.remove_columns(canonical)
+                ds = ds.rename_column(column, canonical)
+    return ds

@@ -1,0 +1,188 @@
+"""Human feedback data: labelling batches, saved rankings, and their expansion into preference pairs.
+
+A batch holds K model responses per prompt; a labeller ranks them best to worst and may tag some of them.
+"""
+
+import itertools
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from hfpipeline.errors import UserError
+from hfpipeline.files import append_jsonl, read_jsonl
+
+DEFAULT_TAGS = ("inappropriate", "irrelevant", "inaccurate")
+TAG_LABELS = {
+    "inappropriate": "Inappropriate language",
+    "irrelevant": "Irrelevant to the prompt",
+    "inaccurate": "Factually inaccurate",
+}
+LABEL_KEYS = ("id", "ranking", "tags", "comment", "saved_at")
+
+
+@dataclass
+class Batch:
+    """A loaded labelling batch: its path and items in file order."""
+
+    path: Path
+    items: list[dict]
+    positions: dict[str, int] = field(init=False)
+
+    def __post_init__(self):
+        self.positions = {item["id"]: n for n, item in enumerate(self.items)}
+
+    def item(self, item_id: str) -> dict | None:
+        """The item with this id, or None."""
+        n = self.positions.get(item_id)
+        return None if n is None else self.items[n]
+
+
+def tag_label(name: str) -> str:
+    """Display label for a tag name (the name itself for custom tags)."""
+    return TAG_LABELS.get(name, name.replace("_", " ").capitalize())
+
+
+def labels_path_for(batch_path: str | Path) -> Path:
+    """Where the labels of a batch live: batch.jsonl -> batch.labels.jsonl, beside it."""
+    batch_path = Path(batch_path)
+    return batch_path.with_name(batch_path.stem + ".labels.jsonl")
+
+
+def _rows_with_lines(path: Path) -> list[tuple[int, dict]]:
+    """JSONL rows paired with their 1-based line numbers (blank lines skipped)."""
+    rows = read_jsonl(path)
+    with open(path, "rb") as f:
+        lines = [n for n, raw in enumerate(f, 1) if raw.strip()]
+    return list(zip(lines, rows))
+
+
+def _item_problem(row: dict, seen: set) -> str | None:
+    """What is wrong with one batch item, or None."""
+    item_id = row.get("id")
+    if not isinstance(item_id, str) or not item_id:
+        return f"'id' must be a non-empty string, got {item_id!r}. Give every item a unique string id"
+    if item_id in seen:
+        return f"duplicate id {item_id!r}. Ids must be unique within a batch"
+    prompt = row.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        return f"item {item_id!r}: 'prompt' must be a non-empty string, got {prompt!r}"
+    responses = row.get("responses")
+    if not isinstance(responses, list) or len(responses) < 2:
+        return f"item {item_id!r}: 'responses' must be a list of at least 2 strings, got {responses!r:.80}"
+    for i, text in enumerate(responses):
+        if not isinstance(text, str):
+            return f"item {item_id!r}: responses[{i}] must be a string, got {type(text).__name__}"
+    return None
+
+
+def load_batch(path: str | Path) -> Batch:
+    """Read and validate a labelling batch (JSONL of {id, prompt, responses, ...})."""
+    path = Path(path)
+    items, seen = [], set()
+    for lineno, row in _rows_with_lines(path):
+        problem = _item_problem(row, seen)
+        if problem:
+            raise UserError(f"{path}:{lineno}: {problem}")
+        seen.add(row["id"])
+        items.append(row)
+    if not items:
+        raise UserError(f"{path}: the batch is empty. Add one JSON object per line")
+    return Batch(path, items)
+
+
+def label_problem(batch: Batch, row, tags=DEFAULT_TAGS) -> str | None:
+    """What is wrong with one label row for `batch`, or None if it is valid."""
+    if not isinstance(row, dict):
+        return f"a label must be a JSON object, got {type(row).__name__}"
+    unknown = sorted(set(row) - set(LABEL_KEYS))
+    if unknown:
+        return f"unknown key {unknown[0]!r}. Allowed keys: {', '.join(LABEL_KEYS)}"
+    item = batch.item(row.get("id")) if isinstance(row.get("id"), str) else None
+    if item is None:
+        return f"unknown id {row.get('id')!r}: no such item in {batch.path.name}"
+    k = len(item["responses"])
+    ranking = row.get("ranking")
+    if (not isinstance(ranking, list) or any(type(i) is not int for i in ranking)
+            or sorted(ranking) != list(range(k))):
+        return (f"item {row['id']!r}: ranking {ranking!r} is not a permutation of 0..{k - 1}. "
+                f"List every response index exactly once, best first")
+    item_tags = row.get("tags", {})
+    if not isinstance(item_tags, dict):
+        return f"item {row['id']!r}: 'tags' must be an object of response index -> list of tags, got {item_tags!r}"
+    for key, names in item_tags.items():
+        if key not in {str(i) for i in range(k)}:
+            return f"item {row['id']!r}: tags key {key!r} is not a response index 0..{k - 1}"
+        if not isinstance(names, list):
+            return f"item {row['id']!r}: tags[{key!r}] must be a list of tag names, got {names!r}"
+        for name in names:
+            if name not in tags:
+                return f"item {row['id']!r}: tag {name!r} is not one of: {', '.join(tags)}"
+    for key in ("comment", "saved_at"):
+        if not isinstance(row.get(key, ""), str):
+            return f"item {row['id']!r}: {key!r} must be a string, got {row[key]!r}"
+    return None
+
+
+def load_labels(batch: Batch, labels_path: str | Path, tags=DEFAULT_TAGS) -> dict[str, dict]:
+    """Validated labels by id; a later row for an id replaces the earlier one. Missing file: no labels."""
+    labels_path = Path(labels_path)
+    if not labels_path.exists():
+        return {}
+    labels = {}
+    for lineno, row in _rows_with_lines(labels_path):
+        problem = label_problem(batch, row, tags)
+        if problem:
+            raise UserError(f"{labels_path}:{lineno}: {problem}. Fix or delete that line")
+        labels[row["id"]] = row
+    return labels
+
+
+def save_label(batch: Batch, labels_path: str | Path, item: dict, tags=DEFAULT_TAGS) -> dict:
+    """Validate one submitted label and append it to the labels file; invalid raises UserError, file untouched."""
+    problem = label_problem(batch, item, tags)
+    if problem:
+        raise UserError(problem)
+    row = {
+        "id": item["id"],
+        "ranking": list(item["ranking"]),
+        "tags": {key: sorted(set(names)) for key, names in sorted(item.get("tags", {}).items()) if names},
+        "comment": item.get("comment", "").strip(),
+        "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    append_jsonl(labels_path, row)
+    return row
+
+
+def next_unlabelled(batch: Batch, labels: dict) -> int | None:
+    """Position of the first item with no saved label (where the labeller stopped), or None when done."""
+    return next((n for n, item in enumerate(batch.items) if item["id"] not in labels), None)
+
+
+def ranked_rows(batch: Batch, labels: dict) -> list[dict]:
+    """Join labels with their items into {id, prompt, responses, ranking, tags} rows, in batch order."""
+    return [
+        {"id": item["id"], "prompt": item["prompt"], "responses": item["responses"],
+         "ranking": labels[item["id"]]["ranking"], "tags": labels[item["id"]].get("tags", {})}
+        for item in batch.items if item["id"] in labels
+    ]
+
+
+def final_order(row: dict, demote_tags=()) -> list[int]:
+    """Response indices best first: the ranking, with responses tagged by any of `demote_tags` moved last."""
+    ranking, k = row["ranking"], len(row["responses"])
+    if sorted(ranking) != list(range(k)):
+        raise UserError(f"ranking {ranking!r} is not a permutation of 0..{k - 1}")
+    tags = {str(key): names for key, names in (row.get("tags") or {}).items()}
+    demoted = {i for i in ranking if set(tags.get(str(i), ())) & set(demote_tags)}
+    return [i for i in ranking if i not in demoted] + [i for i in ranking if i in demoted]
+
+
+def rows_to_pairs(rows, demote_tags=()) -> list[dict]:
+    """Expand each ranked row into its K*(K-1)/2 {prompt, chosen, rejected} pairs (InstructGPT)."""
+    pairs = []
+    for row in rows:
+        order = final_order(row, demote_tags)
+        for better, worse in itertools.combinations(order, 2):
+            pairs.append({"prompt": row["prompt"], "chosen": row["responses"][better],
+                          "rejected": row["responses"][worse]})
+    return pairs

@@ -1,0 +1,1 @@
+"""Local web page where a labeller ranks model responses (see server.py and page.html)."""

@@ -1,0 +1,120 @@
+"""Runs a validated recipe: stage order, skip/refuse/overwrite rules, run.json bookkeeping and the summary table."""
+
+import importlib
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from hfpipeline import rundir
+from hfpipeline.errors import UserError
+from hfpipeline.kinds import KINDS
+from hfpipeline.recipe import Recipe, Stage, load_recipe
+
+# stage kind -> module whose run(stage, ctx) -> metrics dict trains it
+RUNNERS = {
+    "tokenizer": "hfpipeline.stages.tokenizer",
+    "pretrain": "hfpipeline.stages.pretrain",
+    "classify": "hfpipeline.stages.classify",
+    "sft": "hfpipeline.stages.sft",
+    "reward": "hfpipeline.stages.reward",
+    "dpo": "hfpipeline.stages.dpo",
+    "ppo": "hfpipeline.stages.ppo",
+    "seq2seq": "hfpipeline.stages.seq2seq",
+    "sample": "hfpipeline.stages.sample",
+}
+
+
+@dataclass
+class Context:
+    """What a stage runner gets besides its Stage: where things are and the recipe around it."""
+    recipe: Recipe
+    run_dir: Path
+    stage_dir: Path
+    info: dict = field(default_factory=dict)   # extra facts for run.json (e.g. global_batch)
+
+    def ref(self, ref: dict | None) -> str | None:
+        """A model/tokenizer reference as something from_pretrained takes (folder or Hub id)."""
+        if ref is None:
+            return None
+        if "stage" in ref:
+            return str(self.run_dir / ref["stage"])
+        return ref.get("dir") or ref.get("hub")
+
+
+def run_command(args) -> int:
+    """`hfpipeline run`."""
+    recipe = load_recipe(args.recipe, args.overrides)
+    manifest = run_recipe(recipe, only=args.only, overwrite=args.overwrite)
+    failed = [s for s in manifest["stages"] if s["status"] != "done"]
+    return 1 if failed and not args.only else 0
+
+
+def run_recipe(recipe: Recipe, only: str | None = None, overwrite: bool = False) -> dict:
+    """Run the recipe's stages in order into its run directory; return run.json's content."""
+    if only is not None and only not in [s.name for s in recipe.stages]:
+        raise UserError(f"--only {only}: no such stage. Stages: {', '.join(s.name for s in recipe.stages)}")
+    dist = rundir.Distributed()
+    run_dir = Path(recipe.output_dir)
+    manifest = rundir.open_run(run_dir, recipe, overwrite) if dist.is_main else None
+    dist.wait()
+    manifest = manifest or rundir.read_manifest(run_dir)
+    if dist.is_main:
+        rundir.write_resolved_recipe(run_dir, yaml.safe_dump(recipe.raw, sort_keys=False))
+    selected = [s for s in recipe.stages if only in (None, s.name)]
+    for stage in selected:
+        entry = rundir.entry(manifest, stage.name)
+        if entry["status"] == "done" and not overwrite:
+            _say(dist, f"[{stage.name}] done already, skipped (pass --overwrite to re-run it)")
+            continue
+        _check_inputs_done(stage, manifest)
+        _run_stage(stage, recipe, run_dir, manifest, dist, fresh=overwrite)
+    if dist.is_main:
+        rundir.finish(run_dir, manifest)
+        print(rundir.summary_table(manifest, [s.name for s in selected]))
+    dist.wait()
+    return manifest
+
+
+def _check_inputs_done(stage: Stage, manifest: dict) -> None:
+    for key, ref in stage.refs.items():
+        if ref and "stage" in ref and rundir.entry(manifest, ref["stage"])["status"] != "done":
+            raise UserError(f"stage {stage.name}: its {key} comes from stage {ref['stage']!r}, which is not done. "
+                            f"Run it first (hfpipeline run RECIPE --only {ref['stage']})")
+
+
+def _run_stage(stage: Stage, recipe: Recipe, run_dir: Path, manifest: dict, dist, fresh: bool) -> None:
+    """Run one stage; an interrupted or failed stage keeps its folder (checkpoints) unless `fresh`."""
+    stage_dir = run_dir / stage.name
+    resume = rundir.entry(manifest, stage.name)["status"] in ("failed", "interrupted") and not fresh
+    if dist.is_main and stage_dir.exists() and not resume:
+        shutil.rmtree(stage_dir)
+    dist.wait()
+    ctx = Context(recipe=recipe, run_dir=run_dir, stage_dir=stage_dir)
+    rundir.mark(run_dir, manifest, stage.name, dist, status="running", started=time.time(), error=None)
+    _say(dist, f"[{stage.name}] {stage.kind} ...")
+    start = time.time()
+    try:
+        runner = importlib.import_module(RUNNERS[stage.kind])
+        metrics = runner.run(stage, ctx)
+    except KeyboardInterrupt:
+        rundir.mark(run_dir, manifest, stage.name, dist, status="interrupted", seconds=round(time.time() - start, 1))
+        raise
+    except BaseException as e:
+        rundir.mark(run_dir, manifest, stage.name, dist, status="failed", seconds=round(time.time() - start, 1),
+                    error=f"{type(e).__name__}: {e}".splitlines()[0])
+        raise
+    dist.wait()
+    headline = KINDS[stage.kind].headline
+    if dist.is_main:
+        rundir.write_metrics(stage_dir, metrics)
+    rundir.mark(run_dir, manifest, stage.name, dist, status="done", seconds=round(time.time() - start, 1),
+                finished=time.time(), headline={"metric": headline, "value": metrics.get(headline)}, **ctx.info)
+
+
+def _say(dist, text: str) -> None:
+    if dist.is_main:
+        print(text, file=sys.stderr, flush=True)

@@ -1,0 +1,113 @@
+"""The run directory: run.json (atomic), recipe.resolved.yaml, per-stage metrics.json; rules for reuse."""
+
+import os
+import platform
+import time
+from importlib import metadata
+from pathlib import Path
+
+from hfpipeline.errors import UserError
+from hfpipeline.files import read_json, write_json, write_text_atomic
+
+MANIFEST = "run.json"
+PACKAGES = ("hfpipeline", "torch", "transformers", "trl", "peft", "accelerate", "datasets", "evaluate", "tokenizers")
+
+
+class Distributed:
+    """Which process this is: only the main one writes manifests. Cheap when not launched distributed."""
+
+    def __init__(self):
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.is_main = int(os.environ.get("RANK", "0")) == 0
+        self._state = None
+        if self.world > 1:
+            from accelerate import PartialState
+
+            self._state = PartialState()
+            self.is_main = self._state.is_main_process
+
+    def wait(self) -> None:
+        if self._state is not None:
+            self._state.wait_for_everyone()
+
+
+def read_manifest(run_dir: Path) -> dict:
+    return read_json(run_dir / MANIFEST)
+
+
+def open_run(run_dir: Path, recipe, overwrite: bool) -> dict:
+    """Start or continue a run in `run_dir`; refuse to clobber another run's output without overwrite."""
+    path = run_dir / MANIFEST
+    if path.exists():
+        old = read_json(path)
+        if old.get("recipe_fingerprint") == recipe.fingerprint():
+            return old
+        if not overwrite:
+            raise UserError(f"{run_dir}: holds a run of a different recipe ({old.get('name')}, fingerprint "
+                            f"{old.get('recipe_fingerprint')}). Pass --overwrite to replace it, or set output_dir=ANOTHER_DIR")
+    elif run_dir.exists() and any(run_dir.iterdir()) and not overwrite:
+        raise UserError(f"{run_dir}: exists and is not an hfpipeline run directory. "
+                        "Pass --overwrite to write into it anyway, or set output_dir=ANOTHER_DIR")
+    manifest = {
+        "name": recipe.name,
+        "recipe_fingerprint": recipe.fingerprint(),
+        "seed": recipe.seed,
+        "created": time.time(),
+        "versions": versions(),
+        "stages": [{"name": s.name, "kind": s.kind, "status": "pending"} for s in recipe.stages],
+    }
+    write_json(path, manifest)
+    return manifest
+
+
+def versions() -> dict:
+    """Versions of Python and the libraries that shape a run's result."""
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def entry(manifest: dict, name: str) -> dict:
+    return next(s for s in manifest["stages"] if s["name"] == name)
+
+
+def mark(run_dir: Path, manifest: dict, name: str, dist, **fields) -> None:
+    """Update one stage's entry and rewrite run.json (main process only)."""
+    entry(manifest, name).update(fields)
+    manifest["updated"] = time.time()
+    if dist.is_main:
+        write_json(run_dir / MANIFEST, manifest)
+
+
+def finish(run_dir: Path, manifest: dict) -> None:
+    manifest["summary"] = [
+        {"stage": s["name"], "status": s["status"], "seconds": s.get("seconds"), **(s.get("headline") or {})}
+        for s in manifest["stages"]
+    ]
+    write_json(run_dir / MANIFEST, manifest)
+
+
+def write_resolved_recipe(run_dir: Path, text: str) -> None:
+    write_text_atomic(run_dir / "recipe.resolved.yaml", text)
+
+
+def write_metrics(stage_dir: Path, metrics: dict) -> None:
+    write_json(stage_dir / "metrics.json", metrics)
+
+
+def summary_table(manifest: dict, names: list[str]) -> str:
+    """A short per-stage table: status, wall time, headline metric."""
+    rows = [("stage", "kind", "status", "time", "metric")]
+    for s in manifest["stages"]:
+        if s["name"] not in names:
+            continue
+        head = s.get("headline") or {}
+        value = head.get("value")
+        shown = f"{head['metric']}={value:.4g}" if isinstance(value, (int, float)) else (f"{head['metric']}={value}" if head else "")
+        rows.append((s["name"], s["kind"], s["status"], f"{s.get('seconds', 0) or 0:.1f}s", shown))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)

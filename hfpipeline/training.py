@@ -1,0 +1,67 @@
+"""Shared trainer plumbing: config objects from recipe values with hardware-aware defaults, resume, saving."""
+
+import math
+import shutil
+from pathlib import Path
+
+from hfpipeline import models
+
+OUR_DEFAULTS = {
+    "report_to": "none",       # no tracker unless the recipe names one
+    "logging_steps": 10,
+    "save_total_limit": 1,
+    "dataloader_num_workers": 0,
+}
+
+
+def hardware_defaults() -> dict:
+    """fp32 and no activation checkpointing on CPU; bf16 where the GPU has it (TRL defaults to bf16 everywhere)."""
+    import torch
+
+    bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return {"bf16": bf16, "fp16": False, "gradient_checkpointing": False}
+
+
+def build_args(config_cls, stage, ctx, **stage_defaults):
+    """`config_cls` (TrainingArguments, SFTConfig, ...) from, in rising priority: our defaults, hardware defaults,
+    the stage kind's defaults, the recipe's defaults.train, the stage's train:. output_dir is always ours."""
+    values = {**OUR_DEFAULTS, **hardware_defaults(), "seed": ctx.recipe.seed, **stage_defaults,
+              **ctx.recipe.defaults, **stage.train, "output_dir": str(ctx.stage_dir / "checkpoints")}
+    args = config_cls(**values)
+    ctx.info["global_batch"] = args.per_device_train_batch_size * args.world_size * args.gradient_accumulation_steps
+    ctx.info["precision"] = "bf16" if args.bf16 else ("fp16" if args.fp16 else "fp32")
+    return args
+
+
+def train(trainer, ctx) -> dict:
+    """Train, resuming from the stage's last checkpoint if an earlier attempt left one."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    checkpoints = ctx.stage_dir / "checkpoints"
+    last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    result = trainer.train(resume_from_checkpoint=last)
+    return {**result.metrics, **loss_ends(trainer)}
+
+
+def loss_ends(trainer) -> dict:
+    """First and last logged training loss: did it fall?"""
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    return {"loss_first": losses[0], "loss_last": losses[-1]} if losses else {}
+
+
+def finish(trainer, tokenizer, ctx, **handoff) -> None:
+    """Save the final model + tokenizer + hand-off description and log history; drop intermediate checkpoints."""
+    model = trainer.model
+    if trainer.args.should_save:
+        models.save(model, tokenizer, ctx.stage_dir, **handoff)
+        trainer.state.save_to_json(str(ctx.stage_dir / "trainer_state.json"))
+        shutil.rmtree(ctx.stage_dir / "checkpoints", ignore_errors=True)
+
+
+def perplexity(loss: float | None) -> float | None:
+    """exp(loss), guarded against overflow."""
+    return math.exp(min(loss, 50)) if loss is not None else None
+
+
+def stage_path(ctx, name: str) -> Path:
+    return ctx.run_dir / name

@@ -1,0 +1,32 @@
+"""Shared test setup: offline Hub, quiet TRL, small helpers for writing data and recipes."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def write_jsonl(path: Path, rows) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def write_recipe(path: Path, recipe: dict) -> Path:
+    path.write_text(yaml.safe_dump(recipe, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def tmp_cwd(tmp_path, monkeypatch):
+    """Run the test inside an empty temporary working directory."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
