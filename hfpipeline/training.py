@@ -14,19 +14,29 @@ OUR_DEFAULTS = {
 }
 
 
-def hardware_defaults() -> dict:
+def hardware_defaults(config_cls) -> dict:
     """fp32 and no activation checkpointing on CPU; bf16 where the GPU has it (TRL defaults to bf16 everywhere)."""
+    import dataclasses
+
     import torch
 
-    bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    return {"bf16": bf16, "fp16": False, "gradient_checkpointing": False}
+    gpu = torch.cuda.is_available()
+    names = {f.name for f in dataclasses.fields(config_cls)}
+    # transformers 5 renames gradient_checkpointing to activation_checkpointing; set whichever this version has
+    checkpointing = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
+    return {"bf16": gpu and torch.cuda.is_bf16_supported(), "fp16": False, checkpointing: False,
+            "dataloader_pin_memory": gpu}
 
 
 def build_args(config_cls, stage, ctx, **stage_defaults):
     """`config_cls` (TrainingArguments, SFTConfig, ...) from, in rising priority: our defaults, hardware defaults,
     the stage kind's defaults, the recipe's defaults.train, the stage's train:. output_dir is always ours."""
-    values = {**OUR_DEFAULTS, **hardware_defaults(), "seed": ctx.recipe.seed, **stage_defaults,
-              **ctx.recipe.defaults, **stage.train, "output_dir": str(ctx.stage_dir / "checkpoints")}
+    hardware = hardware_defaults(config_cls)
+    given = {**ctx.recipe.defaults, **stage.train}
+    if {"gradient_checkpointing", "activation_checkpointing"} & set(given):  # the recipe's choice, under either name
+        hardware = {k: v for k, v in hardware.items() if not k.endswith("_checkpointing")}
+    values = {**OUR_DEFAULTS, **hardware, "seed": ctx.recipe.seed, **stage_defaults, **given,
+              "output_dir": str(ctx.stage_dir / "checkpoints")}
     args = config_cls(**values)
     ctx.info["global_batch"] = args.per_device_train_batch_size * args.world_size * args.gradient_accumulation_steps
     ctx.info["precision"] = "bf16" if args.bf16 else ("fp16" if args.fp16 else "fp32")

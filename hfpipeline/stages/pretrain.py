@@ -1,0 +1,60 @@
+"""`pretrain` stage: causal-LM (objective: clm, decoders) or masked-LM (objective: mlm, encoders) training on raw
+text grouped into blocks of the context window, from random weights (from_config) or continued from a checkpoint."""
+
+from hfpipeline import data, models, training
+
+DEFAULT_BLOCK = 128   # tiny models on CPU; raise block_size for real runs
+
+
+def run(stage, ctx) -> dict:
+    from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, DataCollatorForLanguageModeling, Trainer, TrainingArguments
+
+    mlm = stage.options.get("objective", "clm") == "mlm"
+    # model
+    tokenizer = models.stage_tokenizer(stage, ctx)
+    model = models.build_model(AutoModelForMaskedLM if mlm else AutoModelForCausalLM, stage.refs["model"], ctx, tokenizer)
+    model = models.add_lora(model, stage.peft, "CAUSAL_LM" if not mlm else "FEATURE_EXTRACTION")
+    block = block_size(stage, model, tokenizer)
+    # data
+    splits = data.load_splits(stage.data, ctx.recipe.seed)
+    if "validation" not in splits:
+        splits = data.split_off(splits, "validation", 0.05, ctx.recipe.seed)
+    blocks = splits.map(lambda b: group_texts(b["text"], tokenizer, block, mlm), batched=True,
+                        remove_columns=splits["train"].column_names, desc="grouping text into blocks")
+    if len(blocks["train"]) == 0:
+        from hfpipeline.errors import UserError
+
+        raise UserError(f"stage {stage.name}: the data holds fewer tokens than one block of {block}. Add text or lower block_size")
+    # trainer
+    args = training.build_args(TrainingArguments, stage, ctx, eval_strategy="epoch", num_train_epochs=1)
+    collator = DataCollatorForLanguageModeling(tokenizer, mlm=mlm, mlm_probability=stage.options.get("mlm_probability", 0.15))
+    trainer = Trainer(model=model, args=args, train_dataset=blocks["train"], eval_dataset=blocks["validation"],
+                      data_collator=collator, processing_class=tokenizer)
+    metrics = training.train(trainer, ctx)
+    evaluated = trainer.evaluate() if len(blocks["validation"]) else {}
+    # save
+    training.finish(trainer, tokenizer, ctx, objective="mlm" if mlm else "clm", block_size=block)
+    loss = evaluated.get("eval_loss")
+    return {**metrics, **evaluated, "perplexity": training.perplexity(loss), "block_size": block,
+            "train_blocks": len(blocks["train"])}
+
+
+def block_size(stage, model, tokenizer) -> int:
+    """The block length: the recipe's block_size, else the model's context window capped at DEFAULT_BLOCK."""
+    config = model.config
+    window = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None) or DEFAULT_BLOCK
+    wanted = stage.options.get("block_size") or min(window, DEFAULT_BLOCK, tokenizer.model_max_length)
+    if wanted > window:
+        from hfpipeline.errors import UserError
+
+        raise UserError(f"stage {stage.name}: block_size {wanted} exceeds the model's context window {window}")
+    return wanted
+
+
+def group_texts(texts: list[str], tokenizer, block: int, mlm: bool) -> dict:
+    """Tokenise, concatenate (eos between documents for causal LMs) and cut into full blocks."""
+    ids = tokenizer(texts, add_special_tokens=mlm)["input_ids"]
+    sep = [tokenizer.eos_token_id] if not mlm and tokenizer.eos_token_id is not None else []
+    flat = [t for doc in ids for t in doc + sep]
+    n = len(flat) // block * block
+    return {"input_ids": [flat[i:i + block] for i in range(0, n, block)]}
