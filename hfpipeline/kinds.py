@@ -22,7 +22,7 @@ class Kind:
     options: dict = field(default_factory=dict)  # other stage keys -> type ("int", "str", ...) or tuple of choices
     fields: dict = field(default_factory=dict)   # data-block keys naming columns -> default column name
     columns: tuple = ()                        # alternatives of required columns (after renaming), any one will do
-    headline: str = "train_loss"               # the metric shown in the run summary
+    headline: str | tuple = "train_loss"       # the metric shown in the run summary (a tuple: first one present)
     needs: tuple[str, ...] = ("model",)        # refs that must be given
 
 
@@ -67,7 +67,7 @@ KINDS = {
         options={"task": ("summarize", "translate"), "prefix": "str", "max_source_length": "int",
                  "max_target_length": "int", "generation": "dict"},
         fields={"source_field": "source", "target_field": "target"},
-        columns=(("source", "target"),), headline="rougeL"),
+        columns=(("source", "target"),), headline=("rougeL", "sacrebleu")),
     "sample": Kind(
         config=None, refs=("model",),
         options={"k": "int", "max_new_tokens": "int", "temperature": "float", "top_p": "float", "top_k": "int"},

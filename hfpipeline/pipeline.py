@@ -108,11 +108,17 @@ def _run_stage(stage: Stage, recipe: Recipe, run_dir: Path, manifest: dict, dist
                     error=f"{type(e).__name__}: {e}".splitlines()[0])
         raise
     dist.wait()
-    headline = KINDS[stage.kind].headline
+    headline = _headline(KINDS[stage.kind].headline, metrics)
     if dist.is_main:
         rundir.write_metrics(stage_dir, metrics)
     rundir.mark(run_dir, manifest, stage.name, dist, status="done", seconds=round(time.time() - start, 1),
                 finished=time.time(), headline={"metric": headline, "value": metrics.get(headline)}, **ctx.info)
+
+
+def _headline(names: str | tuple, metrics: dict) -> str:
+    """The kind's headline metric; a tuple lists candidates (e.g. rougeL for summaries, sacrebleu for translation)."""
+    names = (names,) if isinstance(names, str) else names
+    return next((n for n in names if n in metrics), names[0])
 
 
 def _say(dist, text: str) -> None:
