@@ -38,7 +38,8 @@ def build_args(config_cls, stage, ctx, **stage_defaults):
     values = {**OUR_DEFAULTS, **hardware, "seed": ctx.recipe.seed, **stage_defaults, **given,
               "output_dir": str(ctx.stage_dir / "checkpoints")}
     args = config_cls(**values)
-    ctx.info["global_batch"] = args.per_device_train_batch_size * args.world_size * args.gradient_accumulation_steps
+    world = args.world_size or 1   # PPOConfig shadows the world_size property with a field that is None until training
+    ctx.info["global_batch"] = args.per_device_train_batch_size * world * args.gradient_accumulation_steps
     ctx.info["precision"] = "bf16" if args.bf16 else ("fp16" if args.fp16 else "fp32")
     return args
 
