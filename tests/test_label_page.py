@@ -242,4 +242,9 @@ def test_relabel_link_prefills_saved_label(server, batch_path, browser):
     wait_for(browser, lambda: progress(browser) == "Item 1 of 3 · 1 of 3 labelled", "back to first unlabelled")
     rows = [json.loads(line) for line in labels_file(batch_path).read_text().splitlines()]
     assert [r["ranking"] for r in rows] == [[1, 2, 0], [1, 0, 2]]
-
+    # If the server goes away, the page says so instead of failing silently.
+    server.shutdown()
+    server.server_close()
+    browser.find_element("id", "save").click()
+    wait_for(browser, lambda: browser.find_element("id", "error").is_displayed(), "unreachable-server error")
+    assert "Cannot reach the labelling server" in browser.find_element("id", "error").text
