@@ -1,0 +1,121 @@
+"""`hfpipeline inspect`: the three numbers every introduction to LLMs starts from — parameters, vocabulary and
+tokens, context window — plus architecture family and dtype, for a folder, a run (dir or dir/stage) or a Hub id."""
+
+import json
+from pathlib import Path
+
+from hfpipeline.errors import UserError
+from hfpipeline.files import read_json, read_jsonl
+
+CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "n_ctx", "max_sequence_length", "seq_length")
+
+
+def resolve_model_dir(path: str, kinds: tuple[str, ...] | None = None) -> str:
+    """A run dir -> its last done stage holding a model (of `kinds` if given); a folder or Hub id as is."""
+    p = Path(path)
+    if (p / "run.json").is_file():
+        stages = [s for s in read_json(p / "run.json")["stages"] if s["status"] == "done"
+                  and (kinds is None or s["kind"] in kinds) and _holds_model(p / s["name"])]
+        if not stages:
+            want = f" of kind {'/'.join(kinds)}" if kinds else ""
+            raise UserError(f"{path}: no finished stage{want} with a model in this run")
+        return str(p / stages[-1]["name"])
+    if p.is_dir():
+        if not (_holds_model(p) or (p / "tokenizer_config.json").is_file()):
+            raise UserError(f"{path}: neither a run directory nor a model folder (no config.json or adapter_config.json)")
+        return str(p)
+    if path.startswith((".", "/", "~")) or path.count("/") > 1:
+        raise UserError(f"{path}: no such folder")
+    return path  # a Hub id
+
+
+def _holds_model(p: Path) -> bool:
+    return (p / "config.json").is_file() or (p / "adapter_config.json").is_file()
+
+
+def inspect_model(path: str, text: str | None = None) -> dict:
+    """Parameters (total, trainable), vocabulary, context window, family, dtype and token count of `text`."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    folder = resolve_model_dir(path)
+    adapter = Path(folder, "adapter_config.json")
+    base = json.loads(adapter.read_text())["base_model_name_or_path"] if adapter.is_file() else folder
+    info = {"model": folder}
+    try:
+        config = AutoConfig.from_pretrained(base)
+    except (OSError, ValueError):
+        config = None  # a tokenizer-only folder
+    if config is not None:
+        total = count_parameters(config)
+        trainable = _adapter_parameters(Path(folder)) if adapter.is_file() else total
+        info.update(model_type=config.model_type, family=family(config), dtype=str(getattr(config, "dtype", None) or "float32").replace("torch.", ""),
+                    parameters=total + (trainable if adapter.is_file() else 0), trainable_parameters=trainable,
+                    context_window=context_window(config))
+    has_tokenizer = any(Path(folder, f).is_file() for f in ("tokenizer.json", "tokenizer_config.json"))
+    tokenizer = AutoTokenizer.from_pretrained(folder if has_tokenizer or not adapter.is_file() else base)
+    info["vocab_size"] = len(tokenizer)
+    info["tokenizer_max_length"] = tokenizer.model_max_length if tokenizer.model_max_length < 1e9 else None
+    if text is not None:
+        ids = tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
+        info.update(text_tokens=len(ids), text_words=len(text.split()), text_chars=len(text))
+    return info
+
+
+def count_parameters(config) -> int:
+    """Parameter count of the saved architecture, built on the meta device (no memory, no weights read)."""
+    import torch
+    import transformers
+
+    arch = (config.architectures or [None])[0]
+    cls = getattr(transformers, arch, None) if arch else None
+    with torch.device("meta"):
+        model = cls(config) if cls is not None else transformers.AutoModel.from_config(config)
+    return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
+
+
+def _adapter_parameters(folder: Path) -> int:
+    from safetensors import safe_open
+
+    total = 0
+    for file in folder.glob("*.safetensors"):
+        with safe_open(str(file), "pt") as f:
+            for key in f.keys():
+                n = 1
+                for d in f.get_slice(key).get_shape():
+                    n *= d
+                total += n
+    return total
+
+
+def family(config) -> str:
+    """encoder, decoder or encoder-decoder."""
+    if config.is_encoder_decoder:
+        return "encoder-decoder"
+    archs = " ".join(config.architectures or [])
+    if "CausalLM" in archs or "LMHead" in archs or config.model_type in ("gpt2", "llama", "qwen2", "mistral", "gemma", "phi"):
+        return "decoder"
+    return "encoder"
+
+
+def context_window(config) -> int | None:
+    """The longest input the positions allow; None for relative positions (T5)."""
+    return next((getattr(config, k) for k in CONTEXT_KEYS if getattr(config, k, None)), None)
+
+
+def inspect_command(args) -> int:
+    text = args.text
+    if args.file:
+        file = Path(args.file)
+        if not file.is_file():
+            raise UserError(f"{args.file}: no such file")
+        if file.suffix == ".jsonl":
+            rows = read_jsonl(file)
+            text = "\n".join(str(r.get("text", next(iter(r.values()), ""))) for r in rows)
+        else:
+            text = file.read_text(encoding="utf-8")
+    info = inspect_model(args.model, text)
+    width = max(map(len, info))
+    for key, value in info.items():
+        shown = f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else value
+        print(f"{key.ljust(width)}  {shown}")
+    return 0

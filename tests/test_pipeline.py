@@ -1,0 +1,124 @@
+"""Run directory semantics: manifest, skip a done stage, refuse to clobber, --overwrite, Ctrl-C, summary."""
+
+import json
+import sys
+import types
+
+import pytest
+import yaml
+
+import hfpipeline
+from hfpipeline import pipeline
+from hfpipeline.cli import main
+from hfpipeline.errors import UserError
+
+from conftest import write_jsonl, write_recipe
+
+
+@pytest.fixture
+def recipe(tmp_cwd):
+    write_jsonl(tmp_cwd / "text.jsonl", [{"text": f"hello world number {i} is here"} for i in range(50)])
+    return write_recipe(tmp_cwd / "r.yaml", {"name": "toks", "output_dir": "runs/toks", "stages": [
+        {"name": "a", "kind": "tokenizer", "type": "bpe", "vocab_size": 300, "data": {"path": "text.jsonl"}},
+        {"name": "b", "kind": "tokenizer", "type": "wordpiece", "vocab_size": 100, "data": {"path": "text.jsonl"}}]})
+
+
+def manifest(tmp_cwd):
+    return json.loads((tmp_cwd / "runs/toks/run.json").read_text())
+
+
+def test_run_writes_the_run_directory(recipe, tmp_cwd, capsys):
+    assert main(["run", str(recipe)]) == 0
+    run = tmp_cwd / "runs/toks"
+    m = manifest(tmp_cwd)
+    assert [s["status"] for s in m["stages"]] == ["done", "done"]
+    assert m["seed"] == 42 and m["versions"]["transformers"] and m["versions"]["trl"]
+    assert m["stages"][0]["headline"] == {"metric": "vocab_size", "value": json.loads((run / "a/metrics.json").read_text())["vocab_size"]}
+    assert [row["stage"] for row in m["summary"]] == ["a", "b"]
+    assert yaml.safe_load((run / "recipe.resolved.yaml").read_text())["name"] == "toks"
+    assert (run / "b/tokenizer.json").is_file()
+    table = capsys.readouterr().out
+    assert "stage" in table and "vocab_size=" in table
+    assert not list(run.rglob("*.tmp"))
+
+
+def test_done_stage_is_skipped(recipe, tmp_cwd, capsys):
+    main(["run", str(recipe)])
+    before = (tmp_cwd / "runs/toks/a/tokenizer.json").stat().st_mtime_ns
+    assert main(["run", str(recipe)]) == 0
+    assert "[a] done already, skipped" in capsys.readouterr().err
+    assert (tmp_cwd / "runs/toks/a/tokenizer.json").stat().st_mtime_ns == before
+
+
+def test_different_recipe_needs_overwrite(recipe, tmp_cwd, capsys):
+    main(["run", str(recipe)])
+    assert main(["run", str(recipe), "stages.a.vocab_size=280"]) == 2
+    err = capsys.readouterr().err
+    assert "runs/toks: holds a run of a different recipe" in err and "--overwrite" in err
+    assert manifest(tmp_cwd)["stages"][0]["status"] == "done"   # nothing lost
+    assert main(["run", str(recipe), "stages.a.vocab_size=280", "--overwrite"]) == 0
+    assert json.loads((tmp_cwd / "runs/toks/a/metrics.json").read_text())["vocab_size"] == 280
+
+
+def test_non_run_directory_is_not_clobbered(recipe, tmp_cwd, capsys):
+    (tmp_cwd / "runs/toks").mkdir(parents=True)
+    (tmp_cwd / "runs/toks/precious.txt").write_text("keep me")
+    assert main(["run", str(recipe)]) == 2
+    assert "not an hfpipeline run directory" in capsys.readouterr().err
+    assert (tmp_cwd / "runs/toks/precious.txt").read_text() == "keep me"
+
+
+def test_only_reruns_one_stage_with_overwrite(recipe, tmp_cwd, capsys):
+    main(["run", str(recipe)])
+    b_before = (tmp_cwd / "runs/toks/b/tokenizer.json").stat().st_mtime_ns
+    assert main(["run", str(recipe), "--only", "a", "--overwrite"]) == 0
+    assert (tmp_cwd / "runs/toks/b/tokenizer.json").stat().st_mtime_ns == b_before
+    assert main(["run", str(recipe), "--only", "zz"]) == 2
+
+
+def test_only_needs_its_inputs_done(tmp_cwd, capsys):
+    write_jsonl(tmp_cwd / "text.jsonl", [{"text": "a b c d e f g"}] * 20)
+    r = write_recipe(tmp_cwd / "r.yaml", {"name": "x", "stages": [
+        {"name": "tok", "kind": "tokenizer", "data": "text.jsonl"},
+        {"name": "lm", "kind": "pretrain", "tokenizer": "tok", "data": "text.jsonl",
+         "model": {"from_config": "gpt2", "n_layer": 1, "n_embd": 16, "n_head": 2}}]})
+    assert main(["run", str(r), "--only", "lm"]) == 2
+    assert "comes from stage 'tok', which is not done" in capsys.readouterr().err
+
+
+def fake_runner(monkeypatch, error):
+    """Make the tokenizer kind run a stage that raises `error`."""
+    def run(stage, ctx):
+        raise error
+
+    monkeypatch.setitem(sys.modules, "fake_runner", types.SimpleNamespace(run=run))
+    monkeypatch.setitem(pipeline.RUNNERS, "tokenizer", "fake_runner")
+
+
+def test_interrupt_marks_stage_and_keeps_manifest_consistent(recipe, tmp_cwd, monkeypatch):
+    fake_runner(monkeypatch, KeyboardInterrupt())
+    assert main(["run", str(recipe)]) == 130
+    m = manifest(tmp_cwd)
+    assert [s["status"] for s in m["stages"]] == ["interrupted", "pending"]
+    monkeypatch.setitem(pipeline.RUNNERS, "tokenizer", "hfpipeline.stages.tokenizer")
+    assert main(["run", str(recipe)]) == 0   # the rerun picks up where it stopped
+    assert [s["status"] for s in manifest(tmp_cwd)["stages"]] == ["done", "done"]
+
+
+def test_failure_is_recorded(recipe, tmp_cwd, monkeypatch):
+    fake_runner(monkeypatch, UserError("data went away"))
+    assert main(["run", str(recipe)]) == 2
+    first = manifest(tmp_cwd)["stages"][0]
+    assert first["status"] == "failed" and first["error"] == "UserError: data went away"
+
+
+def test_python_api_run_and_load_recipe(recipe, tmp_cwd):
+    m = hfpipeline.run(str(recipe), overrides=["output_dir=runs/api"])
+    assert (tmp_cwd / "runs/api/run.json").is_file() and m["stages"][1]["status"] == "done"
+    assert hfpipeline.load_recipe(str(recipe)).stage("b").options["type"] == "wordpiece"
+
+
+def test_runners_table_covers_every_kind():
+    from hfpipeline.kinds import KINDS
+
+    assert set(pipeline.RUNNERS) == set(KINDS)

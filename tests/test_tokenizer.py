@@ -1,0 +1,45 @@
+"""The tokenizer stage: each type trains, saves as a transformers fast tokenizer and round-trips."""
+
+import pytest
+from transformers import AutoTokenizer
+
+import hfpipeline
+
+from conftest import write_jsonl
+
+TEXTS = [f"The film number {i} was {'great' if i % 2 else 'dull'}, said reviewer {i % 7}." for i in range(300)]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("tok")
+    write_jsonl(tmp / "t.jsonl", [{"body": t} for t in TEXTS])
+    stages = [{"name": t, "kind": "tokenizer", "type": t, "vocab_size": 200, "min_frequency": 1,
+               "data": {"path": str(tmp / "t.jsonl"), "text_field": "body"}} for t in ("bpe", "wordpiece", "unigram")]
+    hfpipeline.run({"name": "tok", "output_dir": str(tmp / "run"), "stages": stages})
+    return {t: AutoTokenizer.from_pretrained(tmp / "run" / t) for t in ("bpe", "wordpiece", "unigram")}
+
+
+def test_bpe_is_gpt_style(trained):
+    tok = trained["bpe"]
+    assert tok.eos_token == tok.bos_token == "<|endoftext|>" and tok.pad_token == "<|pad|>"
+    text = "The film number 3 was great!"
+    assert tok.decode(tok(text)["input_ids"]) == text   # byte-level: lossless, no special tokens added
+    assert len(tok) <= 300
+
+
+def test_wordpiece_is_bert_style(trained):
+    tok = trained["wordpiece"]
+    ids = tok("the film was great", "said reviewer 3")["input_ids"]
+    tokens = tok.convert_ids_to_tokens(ids)
+    assert tokens[0] == "[CLS]" and tokens.count("[SEP]") == 2 and tokens[-1] == "[SEP]"
+    assert tok.mask_token == "[MASK]" and tok.pad_token == "[PAD]"
+    assert tok.decode(ids, skip_special_tokens=True) == "the film was great said reviewer 3"
+
+
+def test_unigram_is_t5_style(trained):
+    tok = trained["unigram"]
+    assert tok.pad_token_id == 0 and tok.eos_token == "</s>"
+    ids = tok("The film was great.")["input_ids"]
+    assert ids[-1] == tok.eos_token_id
+    assert tok.decode(ids, skip_special_tokens=True) == "The film was great."
