@@ -55,8 +55,8 @@ KINDS = {
         columns=PREFERENCE_COLUMNS, headline="accuracy"),
     "dpo": Kind(
         config="DPOConfig", refs=("model", "ref_model", "tokenizer"),
-        options={"demote_tags": "list", "eval_prompts": "dict"},
-        columns=PREFERENCE_COLUMNS, headline="reward_margin"),
+        options={"demote_tags": "list", "eval_prompts": "str|dict"},   # eval_prompts: held-out prompts whose responses
+        columns=PREFERENCE_COLUMNS, headline="reward_margin"),                # before/after DPO go to samples.jsonl
     "ppo": Kind(
         config="PPOConfig", refs=("policy", "reward_model", "value_model"),
         options={"eval_prompts": "dict"},

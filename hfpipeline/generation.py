@@ -1,0 +1,191 @@
+"""Text from causal LMs: batched sampling or greedy decoding, `hfpipeline generate`, and `hfpipeline sample`, which
+writes K distinct responses per prompt into a labelling batch for `hfpipeline label`.
+"""
+
+import json
+import sys
+from collections import namedtuple
+from pathlib import Path
+
+from hfpipeline import feedback, models
+from hfpipeline.errors import UserError
+from hfpipeline.files import read_json, read_jsonl, write_text_atomic
+
+CAUSAL_KINDS = ("pretrain", "sft", "dpo", "ppo")   # stage kinds whose output can be a causal LM
+BATCH = 16          # prompts per model.generate call
+RESAMPLE_TRIES = 3  # extra rounds for prompts whose K responses came out with duplicates
+
+Loaded = namedtuple("Loaded", "model tokenizer source chat")   # chat: wrap prompts in the model's chat template
+
+
+def load_for_generation(path: str) -> Loaded:
+    """A causal LM + left-padding tokenizer from a model folder, RUN_DIR/STAGE, a run dir (its last causal LM
+    stage that is done) or a Hub id."""
+    from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    folder = Path(path)
+    if (folder / "run.json").is_file():
+        folder = folder / last_causal_stage(folder)
+    if folder.is_dir() and not any((folder / f).is_file() for f in ("config.json", "adapter_config.json")):
+        raise UserError(f"{path}: holds no model (no config.json). Give a model folder, a run dir or RUN_DIR/STAGE")
+    if not folder.exists() and (path.startswith((".", "/", "~")) or path.count("/") > 1):
+        raise UserError(f"{path}: no such folder. Give a model folder, a run dir or RUN_DIR/STAGE")
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()   # no "Loading weights" bar between the user and the completions
+    try:
+        model = models.load_model(AutoModelForCausalLM, str(folder)).eval()
+    except ValueError as e:   # transformers: the config is not a causal LM's
+        raise UserError(f"{folder}: not a causal language model ({str(e).splitlines()[0][:120]})") from None
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
+    tokenizer = models.load_tokenizer(str(folder))
+    tokenizer.padding_side = "left"        # generation continues each prompt from its last token
+    tokenizer.truncation_side = "left"     # over-long prompts keep their end
+    handoff = models.read_handoff(folder) or {}
+    chat = handoff.get("prompt_format", "chat" if tokenizer.chat_template else "text") == "chat"
+    return Loaded(model, tokenizer, str(folder), chat)
+
+
+def last_causal_stage(run_dir: Path) -> str:
+    """The last stage of a run that is done and saved a causal LM."""
+    stages = read_json(run_dir / "run.json").get("stages", [])
+    for entry in reversed(stages):
+        if entry.get("status") == "done" and entry.get("kind") in CAUSAL_KINDS:
+            archs = (models.read_handoff(run_dir / entry["name"]) or {}).get("architectures") or []
+            if not archs or any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in archs):
+                return entry["name"]
+    raise UserError(f"{run_dir}: no finished {'/'.join(CAUSAL_KINDS)} stage holding a causal LM. "
+                    "Run the recipe first, or give RUN_DIR/STAGE")
+
+
+def generate(model, tokenizer, prompts: list[str], max_new_tokens: int = 64, temperature: float = 1.0,
+             top_p: float = 1.0, top_k: int = 0, num_return_sequences: int = 1, seed: int = 0,
+             chat: bool = False, progress: bool = False) -> list[list[str]]:
+    """num_return_sequences completions per prompt (temperature 0: greedy), batched with left padding."""
+    import torch
+    from tqdm.auto import tqdm
+    from transformers import set_seed
+
+    check_sampling(temperature, num_return_sequences)
+    limit = getattr(model.config, "max_position_embeddings", None) or 1_000_000
+    if max_new_tokens >= limit:
+        raise UserError(f"max_new_tokens {max_new_tokens} leaves no room for the prompt in a {limit}-token context")
+    set_seed(seed)
+    sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p, "top_k": top_k} if temperature > 0 \
+        else {"do_sample": False}
+    texts = [format_prompt(tokenizer, p, chat) for p in prompts]
+    out = []
+    for start in tqdm(range(0, len(texts), BATCH), desc="generating", unit="batch", disable=not progress):
+        batch = tokenizer(texts[start:start + BATCH], return_tensors="pt", padding=True, truncation=True,
+                          max_length=limit - max_new_tokens, add_special_tokens=False).to(model.device)
+        with torch.no_grad():
+            ids = model.generate(**batch, **sampling, max_new_tokens=max_new_tokens,
+                                 num_return_sequences=num_return_sequences, pad_token_id=tokenizer.pad_token_id,
+                                 eos_token_id=tokenizer.eos_token_id)
+        decoded = tokenizer.batch_decode(ids[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
+        out += [decoded[i:i + num_return_sequences] for i in range(0, len(decoded), num_return_sequences)]
+    return out
+
+
+def check_sampling(temperature: float, k: int) -> None:
+    """Several responses per prompt need sampling: greedy decoding gives K copies of one."""
+    if temperature <= 0 and k > 1:
+        raise UserError(f"{k} responses per prompt need sampling: set a temperature above 0")
+
+
+def format_prompt(tokenizer, prompt: str, chat: bool) -> str:
+    """The prompt as the model saw prompts in training: raw text, or a user turn in its chat template."""
+    if not chat:
+        return prompt
+    return tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
+                                         add_generation_prompt=True)
+
+
+def sample_responses(model, tokenizer, prompts: list[str], k: int, seed: int = 0, source: str | None = None,
+                     chat: bool = False, **sampling) -> list[dict]:
+    """Labelling-batch rows {id, prompt, responses, model, sampling}: K responses per prompt, distinct where the
+    model allows (prompts with duplicates are resampled a few times with other seeds)."""
+    found = [list(dict.fromkeys(r)) for r in generate(model, tokenizer, prompts, num_return_sequences=k, seed=seed,
+                                                        chat=chat, progress=len(prompts) > BATCH, **sampling)]
+    for attempt in range(1, RESAMPLE_TRIES + 1):
+        short = [i for i, r in enumerate(found) if len(r) < k]
+        if not short:
+            break
+        more = generate(model, tokenizer, [prompts[i] for i in short], num_return_sequences=k, seed=seed + attempt,
+                        chat=chat, **sampling)
+        for i, extra in zip(short, more):
+            found[i] = list(dict.fromkeys(found[i] + extra))[:k]
+    shown = [format_prompt(tokenizer, p, chat) for p in prompts]   # what the model continued: pairs train on it
+    settings = {"k": k, "seed": seed, **sampling}
+    source = source or model.name_or_path
+    return [{"id": f"{n:05d}", "prompt": prompt, "responses": (r + r * k)[:k], "model": source, "sampling": settings}
+            for n, (prompt, r) in enumerate(zip(shown, found), 1)]
+
+
+def generate_command(args) -> int:
+    """`hfpipeline generate MODEL "prompt" ...`: print completions (prompt from stdin when none is given)."""
+    prompts = args.prompts or [sys.stdin.read().rstrip("\n")]
+    if not any(p.strip() for p in prompts):
+        raise UserError("no prompt: give prompts as arguments or on stdin")
+    check_sampling(args.temperature, args.num_return_sequences)
+    loaded = load_for_generation(args.model)
+    outputs = generate(loaded.model, loaded.tokenizer, prompts, chat=loaded.chat,
+                       num_return_sequences=args.num_return_sequences, **sampling_args(args))
+    many = len(prompts) > 1 or args.num_return_sequences > 1
+    for i, completions in enumerate(outputs, 1):
+        for j, text in enumerate(completions, 1):
+            if many:
+                print(f"--- prompt {i}" + (f", sample {j}" if len(completions) > 1 else "") + " ---")
+            print(text.strip())
+    return 0
+
+
+def sample_command(args) -> int:
+    """`hfpipeline sample MODEL --prompts FILE -k 4 -o batch.jsonl`: write a labelling batch."""
+    if args.k < 2:
+        raise UserError(f"-k {args.k}: a labelling batch needs at least 2 responses per prompt to rank")
+    out = Path(args.output)
+    if feedback.labels_path_for(out).exists():
+        raise UserError(f"{out}: has labels beside it ({feedback.labels_path_for(out).name}); a new batch would "
+                        "orphan them. Write to another file with -o")
+    prompts = read_prompts(args.prompts)
+    check_sampling(args.temperature, args.k)
+    loaded = load_for_generation(args.model)
+    rows = sample_responses(loaded.model, loaded.tokenizer, prompts, args.k, source=loaded.source, chat=loaded.chat,
+                            **sampling_args(args))
+    write_text_atomic(out, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+    repeats = sum(len(set(r["responses"])) < args.k for r in rows)
+    note = f" ({repeats} with repeated responses: the model gave fewer than {args.k} distinct)" if repeats else ""
+    print(f"wrote {len(rows)} prompts x {args.k} responses to {out}{note}. Next: hfpipeline label {out}",
+          file=sys.stderr)
+    return 0
+
+
+def sampling_args(args) -> dict:
+    """The sampling options shared by generate and sample."""
+    return {"max_new_tokens": args.max_new_tokens, "temperature": args.temperature, "top_p": args.top_p,
+            "top_k": args.top_k, "seed": args.seed}
+
+
+def read_prompts(path: str) -> list[str]:
+    """Prompts from a JSONL file with a prompt column, or a text file with one prompt per line."""
+    file = Path(path)
+    if not file.is_file():
+        raise UserError(f"{file}: no such file")
+    if file.suffix in (".jsonl", ".json"):
+        rows = read_jsonl(file)
+        lines = [n for n, raw in enumerate(file.read_bytes().splitlines(), 1) if raw.strip()]
+        for line, row in zip(lines, rows):
+            if not isinstance(row.get("prompt"), str) or not row["prompt"].strip():
+                raise UserError(f"{file}:{line}: no 'prompt' text. Each line needs {{\"prompt\": \"...\"}}")
+        prompts = [row["prompt"] for row in rows]
+    else:
+        try:
+            prompts = [line for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
+        except UnicodeDecodeError as e:
+            raise UserError(f"{file}: not valid UTF-8 (byte {e.start}). Re-save the file as UTF-8") from None
+    if not prompts:
+        raise UserError(f"{file}: no prompts in it")
+    return prompts

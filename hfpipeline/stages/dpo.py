@@ -1,0 +1,118 @@
+"""`dpo` stage: direct preference optimisation of a causal LM with TRL's DPOTrainer on prompt/chosen/rejected pairs,
+pairs with an implicit shared prompt, or ranked responses expanded to pairs. Headline: the implicit reward margin.
+"""
+
+import copy
+
+from hfpipeline import data, feedback, handoff, models, policy_eval, training
+from hfpipeline.errors import UserError
+from hfpipeline.stages.sft import (VALIDATION_SIZE, add_lora, is_conversational, max_length, set_chat_template,
+                                   wants_eval)
+
+PAIR_COLUMNS = ("prompt", "chosen", "rejected")
+# TRL's eval metrics -> our names: the implicit reward beta*log(pi/ref) of chosen minus rejected, and how often > 0
+MARGINS = {"eval_rewards/margins": "reward_margin", "eval_rewards/accuracies": "reward_accuracy",
+           "eval_loss": "eval_loss"}
+
+
+def run(stage, ctx) -> dict:
+    trainer, evaluating, conversational = build_trainer(stage, ctx)
+    metrics = margins(trainer, "before") if evaluating else {}
+    # train
+    metrics.update(training.train(trainer, ctx))
+    if evaluating:
+        metrics.update(margins(trainer))
+    # save
+    if "ref" in getattr(trainer.model, "peft_config", {}):
+        trainer.model.delete_adapter("ref")   # TRL's frozen copy of the adapters, the LoRA reference
+    training.finish(trainer, trainer.processing_class, ctx, prompt_format=prompt_format(stage, ctx, conversational))
+    if stage.options.get("eval_prompts") and "config" not in stage.refs["model"]:
+        metrics.update(compare(stage, ctx))
+    return metrics
+
+
+def build_trainer(stage, ctx):
+    """The stage's DPOTrainer, whether it has a validation split, and whether the data is conversational."""
+    from transformers import AutoModelForCausalLM
+    from trl import DPOConfig, DPOTrainer
+
+    # data
+    splits = load_data(stage, ctx)
+    conversational = is_conversational(splits["train"])
+    # model
+    tokenizer = models.stage_tokenizer(stage, ctx)
+    handoff.check_model_tokenizer(stage, ctx, tokenizer)
+    set_chat_template(tokenizer, None, conversational)
+    policy = models.build_model(AutoModelForCausalLM, stage.refs["model"], ctx, tokenizer)
+    reference = build_reference(stage, ctx, tokenizer, policy)
+    policy = add_lora(policy, stage, ctx)
+    # trainer: max_length counts prompt + response tokens
+    args = training.build_args(DPOConfig, stage, ctx, max_length=max_length(policy))
+    trainer = DPOTrainer(model=policy, ref_model=reference, args=args, processing_class=tokenizer,
+                         train_dataset=splits["train"], eval_dataset=splits.get("validation"))
+    return trainer, "validation" in splits, conversational
+
+
+def load_data(stage, ctx):
+    """Preference pairs per split; ranked rows become pairs after the validation split is held out (no leaks)."""
+    from datasets import Dataset
+
+    splits = data.load_splits(stage.data, ctx.recipe.seed)
+    source = stage.data.get("path") or stage.data.get("hub")
+    for name, split in splits.items():
+        handoff.check_preference_rows(split, f"stage {stage.name}: data {source} ({name} split)")
+    if "validation" not in splits and wants_eval(stage, ctx):
+        splits = data.split_off(splits, "validation", VALIDATION_SIZE, ctx.recipe.seed)
+    out = {}
+    for name, split in splits.items():
+        if name == "test":
+            continue
+        if "responses" in split.column_names:
+            split = Dataset.from_list(ranked_to_pairs(split, stage.options.get("demote_tags", ())))
+        if len(split) == 0:
+            raise UserError(f"stage {stage.name}: the {name} split has no preference pairs. "
+                            "Ranked rows need at least 2 responses each")
+        out[name] = split.select_columns([c for c in PAIR_COLUMNS if c in split.column_names])
+    return out
+
+
+def ranked_to_pairs(split, demote_tags) -> list[dict]:
+    """{prompt, responses, ranking, tags} rows -> {prompt, chosen, rejected} pairs (hfpipeline.feedback)."""
+    rows = split.to_list()
+    for row in rows:   # datasets fills tags of unseen response indices with None
+        row["tags"] = {k: v for k, v in (row.get("tags") or {}).items() if v}
+    return feedback.rows_to_pairs(rows, demote_tags)
+
+
+def build_reference(stage, ctx, tokenizer, policy):
+    """The frozen reference: ref_model: if given; none with LoRA (TRL uses the adapters' starting point);
+    else a second copy of the policy (TRL's own fallback reloads from config._name_or_path, empty in memory)."""
+    from transformers import AutoModelForCausalLM
+
+    if "ref_model" in stage.refs:
+        return models.build_model(AutoModelForCausalLM, stage.refs["ref_model"], ctx, tokenizer)
+    if stage.peft:
+        return None
+    if "config" in stage.refs["model"]:
+        return copy.deepcopy(policy)
+    return models.build_model(AutoModelForCausalLM, stage.refs["model"], ctx, tokenizer)
+
+
+def prompt_format(stage, ctx, conversational: bool) -> str:
+    """"chat" when the data is conversational or the policy was tuned on chat-formatted prompts, else "text"."""
+    ref = stage.refs["model"]
+    inherited = None if "config" in ref else (models.read_handoff(ctx.ref(ref)) or {}).get("prompt_format")
+    return "chat" if conversational or inherited == "chat" else "text"
+
+
+def compare(stage, ctx) -> dict:
+    """Responses of the policy before and after DPO on the eval_prompts: block, and their KL (policy_eval)."""
+    prompts = data.load_splits(stage.options["eval_prompts"], ctx.recipe.seed)["train"]["prompt"]
+    return policy_eval.compare_policies(ctx.ref(stage.refs["model"]), str(ctx.stage_dir), None, list(prompts), ctx)
+
+
+def margins(trainer, when: str = "") -> dict:
+    """Implicit reward margin and accuracy (chosen > rejected) on the validation split, plus the DPO loss."""
+    metrics = trainer.evaluate()
+    found = {ours: metrics[theirs] for theirs, ours in MARGINS.items() if theirs in metrics}
+    return {f"{k}_{when}": v for k, v in found.items()} if when else found

@@ -1,0 +1,219 @@
+"""sft stage: loss on completions falls, prompt tokens are masked, packing, conversational data with a chat template,
+LoRA adapters that reload merged, and `hfpipeline export`. Also home of the tiny decoder other test files reuse."""
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+import hfpipeline
+from hfpipeline import models
+from hfpipeline.cli import main
+from hfpipeline.errors import UserError
+from hfpipeline.pipeline import Context
+from hfpipeline.recipe import load_recipe
+
+from conftest import write_jsonl
+
+TOPICS = [("reset my password", "Open Settings and click Reset password."),
+          ("cook rice", "Rinse the rice, add water and simmer for fifteen minutes."),
+          ("plant tomatoes", "Plant the seedlings in a sunny spot and water them twice a week."),
+          ("make tea", "Pour boiling water over a tea bag and wait three minutes."),
+          ("start running", "Run for ten minutes three times a week."),
+          ("save money", "Set a budget and move money to savings on payday.")]
+FRAMES = ["How do I {t}?", "How can I {t}?", "What is the best way to {t}?", "Can you tell me how to {t}?"]
+CURT = ["No idea.", "Figure it out.", "Look it up.", "Go away."]
+TINY_GPT = {"from_config": "gpt2", "n_layer": 2, "n_embd": 32, "n_head": 2, "n_positions": 128}
+
+
+def prompt(i: int) -> str:
+    return f"User: {FRAMES[i % len(FRAMES)].format(t=TOPICS[i % len(TOPICS)][0])}\nAssistant:"
+
+
+def instructions(n: int = 96) -> list[dict]:
+    """Prompt/completion rows over every topic and wording."""
+    return [{"prompt": prompt(i), "completion": f" Sure! {TOPICS[i % len(TOPICS)][1]}"} for i in range(n)]
+
+
+def preferences(n: int = 96) -> list[dict]:
+    """Polite answers chosen over curt ones."""
+    return [{"prompt": prompt(i), "chosen": f" Sure! {TOPICS[i % len(TOPICS)][1]}", "rejected": f" {CURT[i % 4]}"}
+            for i in range(n)]
+
+
+def decoder_run(tmp_path_factory) -> Path:
+    """A run dir with tok/ (BPE from our tokenizer stage) and sft/ (tiny GPT-2 fine-tuned for a few steps),
+    built once per test session and shared by test_sft, test_dpo and test_generation."""
+    root = tmp_path_factory.getbasetemp() / "tiny-decoder"
+    run_dir = root / "run"
+    if (run_dir / "run.json").is_file() and all(s["status"] == "done" for s in
+                                                 json.loads((run_dir / "run.json").read_text())["stages"]):
+        return run_dir
+    root.mkdir(exist_ok=True)
+    data = write_jsonl(root / "instructions.jsonl", instructions())
+    corpus = write_jsonl(root / "corpus.jsonl", [{"text": r["prompt"] + r["completion"]} for r in instructions()]
+                         + [{"text": r["prompt"] + r["rejected"]} for r in preferences()])
+    hfpipeline.run({"name": "tiny-decoder", "seed": 0, "output_dir": str(run_dir), "stages": [
+        {"name": "tok", "kind": "tokenizer", "data": str(corpus), "vocab_size": 400, "model_max_length": 128},
+        {"name": "sft", "kind": "sft", "model": TINY_GPT, "tokenizer": "tok", "data": str(data),
+         "train": {"max_steps": 40, "learning_rate": 3e-3, "per_device_train_batch_size": 8, "logging_steps": 5}},
+    ]}, overwrite=True)
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def decoder(tmp_path_factory) -> Path:
+    return decoder_run(tmp_path_factory)
+
+
+def stage_and_ctx(tmp_path, stage: dict, seed: int = 0):
+    """A validated Stage of a one-stage recipe and its Context, for building a trainer without running it."""
+    recipe = load_recipe({"name": "t", "seed": seed, "output_dir": str(tmp_path / "run"), "stages": [stage]})
+    run_dir = Path(recipe.output_dir)
+    return recipe.stages[0], Context(recipe=recipe, run_dir=run_dir, stage_dir=run_dir / stage["name"])
+
+
+def test_sft_loss_on_completions_falls(decoder):
+    metrics = json.loads((decoder / "sft/metrics.json").read_text())
+    assert metrics["loss_last"] < metrics["loss_first"] - 0.5
+    assert metrics["eval_loss"] < metrics["eval_loss_before"] - 0.5   # on the 5% held out of the data
+    summary = {s["stage"]: s for s in json.loads((decoder / "run.json").read_text())["summary"]}
+    assert summary["sft"]["metric"] == "eval_loss" and summary["sft"]["value"] == metrics["eval_loss"]
+    assert (decoder / "sft/model.safetensors").is_file() and not (decoder / "sft/checkpoints").exists()
+    assert models.read_handoff(decoder / "sft")["prompt_format"] == "text"
+
+
+def test_prompt_tokens_are_masked_in_collated_labels(decoder, tmp_path):
+    from hfpipeline.stages import sft
+
+    rows = instructions(12)
+    stage, ctx = stage_and_ctx(tmp_path, {"name": "sft", "kind": "sft", "model": str(decoder / "sft"),
+                                          "data": str(write_jsonl(tmp_path / "d.jsonl", rows)),
+                                          "train": {"eval_strategy": "no"}})
+    trainer, evaluating, conversational = sft.build_trainer(stage, ctx)
+    assert not evaluating and not conversational and len(trainer.train_dataset) == 12   # nothing held out
+    tokenizer = trainer.processing_class
+    examples = [trainer.train_dataset[i] for i in range(4)]
+    batch = trainer.data_collator(examples)
+    for row, ids, labels in zip(rows, batch["input_ids"], batch["labels"]):
+        n_prompt = len(tokenizer(row["prompt"])["input_ids"])
+        n_total = len(tokenizer(row["prompt"] + row["completion"] + tokenizer.eos_token)["input_ids"])
+        assert (labels[:n_prompt] == -100).all()
+        assert torch.equal(labels[n_prompt:n_total], ids[n_prompt:n_total])    # completion + eos are learned
+        assert (labels[n_total:] == -100).all()                                 # padding is not
+        assert ids[n_total - 1] == tokenizer.eos_token_id
+
+
+def test_packing_runs(decoder, tmp_path):
+    from hfpipeline.stages import sft
+
+    rows = instructions(48)
+    stage, ctx = stage_and_ctx(tmp_path, {"name": "sft", "kind": "sft", "model": str(decoder / "sft"),
+                                          "data": str(write_jsonl(tmp_path / "d.jsonl", rows)),
+                                          "train": {"packing": True, "max_length": 96, "max_steps": 4,
+                                                    "per_device_train_batch_size": 2, "learning_rate": 1e-3,
+                                                    "logging_steps": 1, "eval_strategy": "no"}})
+    trainer, _, _ = sft.build_trainer(stage, ctx)
+    packed = trainer.train_dataset
+    lengths = [len(ids) for ids in packed["input_ids"]]
+    assert len(packed) < len(rows) / 2 and max(lengths) <= 96            # several examples per packed row
+    assert sum(len(s) for s in packed["seq_lengths"]) == len(rows)       # every example kept, boundaries known
+    assert -100 in packed[0]["labels"]                                   # prompts stay masked inside packs
+    metrics = sft.run(stage, ctx)
+    losses = [h["loss"] for h in json.loads((ctx.stage_dir / "trainer_state.json").read_text())["log_history"]
+              if "loss" in h]
+    assert len(losses) == 4 and all(0 < x < 20 for x in losses) and metrics["loss_last"] == losses[-1]
+
+
+def messages(n: int = 24) -> list[dict]:
+    return [{"messages": [{"role": "user", "content": prompt(i)[6:-11]},
+                          {"role": "assistant", "content": f"Sure! {TOPICS[i % len(TOPICS)][1]}"}]} for i in range(n)]
+
+
+def test_messages_dataset_gets_a_chat_template_and_assistant_only_loss(decoder, tmp_path):
+    from hfpipeline.generation import format_prompt
+    from hfpipeline.stages import sft
+
+    stage, ctx = stage_and_ctx(tmp_path, {"name": "chat", "kind": "sft", "model": str(decoder / "sft"),
+                                          "data": str(write_jsonl(tmp_path / "m.jsonl", messages())),
+                                          "train": {"max_steps": 3, "learning_rate": 1e-3}})
+    trainer, evaluating, conversational = sft.build_trainer(stage, ctx)
+    tokenizer = trainer.processing_class
+    assert conversational and evaluating and tokenizer.chat_template == sft.DEFAULT_CHAT_TEMPLATE
+    assert trainer.args.assistant_only_loss
+    # the template renders the demo text format, so chat models and prompt/completion models read prompts alike
+    assert format_prompt(tokenizer, "How do I cook rice?", chat=True) == "User: How do I cook rice?\nAssistant:"
+    example = trainer.train_dataset[0]
+    batch = trainer.data_collator([example])
+    learned = tokenizer.decode([t for t in batch["labels"][0].tolist() if t != -100])
+    assert learned.startswith(" Sure!") and learned.endswith(tokenizer.eos_token) and "User:" not in learned
+    metrics = sft.run(stage, ctx)
+    assert metrics["eval_loss"] > 0
+    assert (ctx.stage_dir / "chat_template.jinja").is_file()
+    assert models.read_handoff(ctx.stage_dir)["prompt_format"] == "chat"
+
+
+def test_recipe_chat_template_replaces_the_tokenizer_one():
+    from hfpipeline.stages.sft import DEFAULT_CHAT_TEMPLATE, set_chat_template
+
+    tok = SimpleNamespace(chat_template=None)
+    set_chat_template(tok, None, conversational=False)
+    assert tok.chat_template is None                      # plain text data: no template needed
+    set_chat_template(tok, None, conversational=True)
+    assert tok.chat_template == DEFAULT_CHAT_TEMPLATE
+    set_chat_template(tok, "{{ messages }}", conversational=True)
+    assert tok.chat_template == "{{ messages }}"
+
+
+def test_lora_adapters_reload_merged_and_export(decoder, tmp_path, capsys):
+    from transformers import AutoModelForCausalLM
+
+    run_dir = tmp_path / "run"
+    data = str(write_jsonl(tmp_path / "d.jsonl", instructions(32)))
+    train = {"max_steps": 4, "learning_rate": 1e-2, "per_device_train_batch_size": 8, "eval_strategy": "no"}
+    hfpipeline.run({"name": "lora", "seed": 0, "output_dir": str(run_dir), "stages": [
+        {"name": "lora1", "kind": "sft", "model": str(decoder / "sft"), "data": data, "peft": {"r": 4, "lora_alpha": 8},
+         "train": train},
+        {"name": "lora2", "kind": "sft", "model": "lora1", "data": data, "peft": {"r": 4, "lora_alpha": 8},
+         "train": train}]})
+    for name in ("lora1", "lora2"):
+        assert (run_dir / name / "adapter_model.safetensors").is_file()
+        assert not (run_dir / name / "model.safetensors").exists()
+    # adapters on adapters: lora2's base is lora1's folder (merged on load), not lora1's own base
+    base = json.loads((run_dir / "lora2/adapter_config.json").read_text())["base_model_name_or_path"]
+    assert Path(base) == (run_dir / "lora1").resolve()
+    sft_model = models.load_model(AutoModelForCausalLM, str(decoder / "sft"))
+    lora1 = models.load_model(AutoModelForCausalLM, str(run_dir / "lora1"))
+    lora2 = models.load_model(AutoModelForCausalLM, str(run_dir / "lora2"))
+    ids = torch.tensor([[5, 6, 7, 8, 9]])
+    logits = [m.eval()(ids).logits for m in (sft_model, lora1, lora2)]
+    assert not torch.allclose(logits[0], logits[1]) and not torch.allclose(logits[1], logits[2])
+    # export merges into a plain checkpoint that loads without peft and computes the same
+    out = tmp_path / "exported"
+    assert main(["export", str(run_dir / "lora2"), str(out)]) == 0
+    assert (out / "model.safetensors").is_file() and not (out / "adapter_config.json").exists()
+    assert (out / "tokenizer.json").is_file() and models.read_handoff(out)["exported_from"]
+    plain = AutoModelForCausalLM.from_pretrained(out).eval()
+    assert torch.allclose(plain(ids).logits, logits[2], atol=1e-5)
+    # a full model is copied; a non-empty OUT is refused with one line and exit code 2
+    assert main(["export", str(decoder / "sft"), str(tmp_path / "copy")]) == 0
+    assert (tmp_path / "copy/model.safetensors").read_bytes() == (decoder / "sft/model.safetensors").read_bytes()
+    assert not (tmp_path / "copy/metrics.json").exists()
+    capsys.readouterr()
+    assert main(["export", str(run_dir / "lora1"), str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"{out}: exists and is not empty. Export into a new or empty folder"
+    assert main(["export", str(tmp_path), str(tmp_path / "new")]) == 2
+    assert "holds no model" in capsys.readouterr().err
+
+
+def test_lora_on_a_from_config_model_is_refused(tmp_path):
+    from hfpipeline.stages import sft
+
+    stage, ctx = stage_and_ctx(tmp_path, {"name": "sft", "kind": "sft", "model": TINY_GPT, "tokenizer": "gpt2",
+                                          "data": str(write_jsonl(tmp_path / "d.jsonl", instructions(4))),
+                                          "peft": {"r": 4}})
+    with pytest.raises(UserError, match="from_config"):
+        sft.add_lora(object(), stage, ctx)
