@@ -99,7 +99,7 @@ def _run_stage(stage: Stage, recipe: Recipe, run_dir: Path, manifest: dict, dist
     start = time.time()
     try:
         runner = importlib.import_module(RUNNERS[stage.kind])
-        metrics = runner.run(stage, ctx)
+        metrics = _run_runner(runner, stage, ctx, dist)
     except KeyboardInterrupt:
         rundir.mark(run_dir, manifest, stage.name, dist, status="interrupted", seconds=round(time.time() - start, 1))
         raise
@@ -112,7 +112,19 @@ def _run_stage(stage: Stage, recipe: Recipe, run_dir: Path, manifest: dict, dist
     if dist.is_main:
         rundir.write_metrics(stage_dir, metrics)
     rundir.mark(run_dir, manifest, stage.name, dist, status="done", seconds=round(time.time() - start, 1),
-                finished=time.time(), headline={"metric": headline, "value": metrics.get(headline)}, **ctx.info)
+                finished=time.time(), headline={"metric": headline, "value": metrics.get(headline)},
+                **({"distributed": dist.describe()} if KINDS[stage.kind].config else {}), **ctx.info)
+
+
+def _run_runner(runner, stage: Stage, ctx: Context, dist) -> dict:
+    """Trainer stages run on every process, seeded alike (same initial weights everywhere, reproducible runs);
+    stages without a trainer (tokenizer, sample) run on the main process alone while the others wait."""
+    if KINDS[stage.kind].config is None:
+        return runner.run(stage, ctx) if dist.is_main else {}
+    from transformers import set_seed
+
+    set_seed(ctx.recipe.seed)
+    return runner.run(stage, ctx)
 
 
 def _headline(names: str | tuple, metrics: dict) -> str:

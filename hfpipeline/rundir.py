@@ -14,21 +14,53 @@ PACKAGES = ("hfpipeline", "torch", "transformers", "trl", "peft", "accelerate", 
 
 
 class Distributed:
-    """Which process this is: only the main one writes manifests. Cheap when not launched distributed."""
+    """Which process this is: only the main one writes manifests and speaks. Cheap when not launched distributed."""
 
     def __init__(self):
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.is_main = int(os.environ.get("RANK", "0")) == 0
         self._state = None
         if self.world > 1:
-            from accelerate import PartialState
-
-            self._state = PartialState()
+            self._state = _process_state()
             self.is_main = self._state.is_main_process
+            if not self.is_main:
+                _quiet()
 
     def wait(self) -> None:
         if self._state is not None:
             self._state.wait_for_everyone()
+
+    def describe(self) -> dict:
+        """How the stage ran, for run.json: number of processes, accelerate's distributed type and backend."""
+        if self._state is None:
+            return {"processes": 1, "type": "NO"}
+        state = self._state
+        return {"processes": state.num_processes, "type": str(state.distributed_type.value), "backend": state.backend}
+
+
+def _process_state():
+    """accelerate's view of the launched processes. Without a GPU it would see torchrun's processes as unrelated
+    single-process jobs (each training on all the data), so they join as one CPU job (gloo) instead."""
+    from accelerate import PartialState
+    from accelerate.utils import DistributedType
+
+    state = PartialState()
+    if state.distributed_type == DistributedType.NO:
+        os.environ["ACCELERATE_USE_CPU"] = "true"   # the Trainer rebuilds this state; the variable keeps it on CPU
+        PartialState._reset_state()
+        state = PartialState(cpu=True)
+    return state
+
+
+def _quiet() -> None:
+    """Non-main processes log errors only and draw no progress bars: the main process speaks for all."""
+    import datasets
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+    datasets.logging.set_verbosity_error()
+    datasets.disable_progress_bars()
 
 
 def read_manifest(run_dir: Path) -> dict:
