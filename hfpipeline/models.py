@@ -100,7 +100,20 @@ def describe(model, tokenizer) -> dict:
     }
     if config is not None and getattr(config, "num_labels", None) is not None:
         info["num_labels"] = config.num_labels
+    info["head"] = output_head(model)
     return info
+
+
+def output_head(model) -> dict | None:
+    """Name and weight shape of the output layer, e.g. {"name": "score", "shape": [1, 64]} for a reward model."""
+    for name in ("score", "classifier", "classification_head", "lm_head"):
+        layer = getattr(model, name, None)
+        weight = getattr(layer, "weight", None)
+        if weight is None:
+            weight = getattr(getattr(layer, "out_proj", None), "weight", None)
+        if weight is not None:
+            return {"name": name, "shape": list(weight.shape)}
+    return None
 
 
 def save(model, tokenizer, out_dir: Path, **extra) -> None:
@@ -108,6 +121,11 @@ def save(model, tokenizer, out_dir: Path, **extra) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
+    write_handoff(out_dir, model, tokenizer, **extra)
+
+
+def write_handoff(out_dir: Path, model, tokenizer, **extra) -> None:
+    """Write hfpipeline.json: what this output is, for the stages that load it."""
     write_json(out_dir / HANDOFF, {**describe(model, tokenizer), **extra})
 
 

@@ -2,7 +2,6 @@
 
 import math
 import shutil
-from pathlib import Path
 
 from hfpipeline import models
 
@@ -11,6 +10,7 @@ OUR_DEFAULTS = {
     "logging_steps": 10,
     "save_total_limit": 1,
     "dataloader_num_workers": 0,
+    "log_level_replica": "error",   # processes other than the main one stay quiet
 }
 
 
@@ -61,10 +61,13 @@ def loss_ends(trainer) -> dict:
 
 
 def finish(trainer, tokenizer, ctx, **handoff) -> None:
-    """Save the final model + tokenizer + hand-off description and log history; drop intermediate checkpoints."""
-    model = trainer.model
+    """Save the final model (safetensors) + tokenizer + hand-off description and log history; drop checkpoints.
+    Every process calls trainer.save_model, so FSDP and ZeRO-3 can gather their shards; the main one writes."""
+    trainer.save_model(str(ctx.stage_dir))
     if trainer.args.should_save:
-        models.save(model, tokenizer, ctx.stage_dir, **handoff)
+        (ctx.stage_dir / "training_args.bin").unlink(missing_ok=True)   # a pickle; run.json records the settings
+        tokenizer.save_pretrained(ctx.stage_dir)
+        models.write_handoff(ctx.stage_dir, trainer.accelerator.unwrap_model(trainer.model), tokenizer, **handoff)
         trainer.state.save_to_json(str(ctx.stage_dir / "trainer_state.json"))
         shutil.rmtree(ctx.stage_dir / "checkpoints", ignore_errors=True)
 
@@ -74,5 +77,3 @@ def perplexity(loss: float | None) -> float | None:
     return math.exp(min(loss, 50)) if loss is not None else None
 
 
-def stage_path(ctx, name: str) -> Path:
-    return ctx.run_dir / name

@@ -13,6 +13,8 @@ def run(stage, ctx) -> dict:
     # model
     tokenizer = models.stage_tokenizer(stage, ctx)
     model = models.build_model(AutoModelForMaskedLM if mlm else AutoModelForCausalLM, stage.refs["model"], ctx, tokenizer)
+    if mlm:  # BERT-style heads ignore num_items_in_batch; without this the Trainer scales their loss by processes x accumulation
+        model.accepts_loss_kwargs = False
     model = models.add_lora(model, stage.peft, "CAUSAL_LM" if not mlm else "FEATURE_EXTRACTION")
     block = block_size(stage, model, tokenizer)
     # data
