@@ -59,7 +59,7 @@ KINDS = {
         columns=PREFERENCE_COLUMNS, headline="reward_margin"),                # before/after DPO go to samples.jsonl
     "ppo": Kind(
         config="PPOConfig", refs=("policy", "reward_model", "value_model"),
-        options={"eval_prompts": "dict"},
+        options={"eval_prompts": "str|dict"},   # a data block of held-out prompts (default: validation split of data)
         fields={"prompt_field": "prompt"}, columns=(("prompt",),), headline="mean_reward",
         needs=("policy", "reward_model")),
     "seq2seq": Kind(

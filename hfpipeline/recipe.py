@@ -14,6 +14,7 @@ import yaml
 
 from hfpipeline import data_refs
 from hfpipeline.errors import RecipeErrors, UserError
+from hfpipeline.handoff import check_stage_refs
 from hfpipeline.kinds import DATA_KEYS, KINDS, stage_keys
 from hfpipeline.schema import check_value, config_fields, suggest
 
@@ -196,6 +197,7 @@ def _validate(raw: dict, problems: Problems) -> Recipe:
     seen: list[str] = []
     all_names = [s.get("name") for s in stages if isinstance(s, dict)]
     parsed = [_validate_stage(s, i, seen, all_names, problems) for i, s in enumerate(stages)]
+    check_stage_refs(parsed, problems.add)   # refs name the right kinds of stage (e.g. ppo reward_model: a reward stage)
     return Recipe(name=str(name), seed=raw.get("seed", 42) if isinstance(raw.get("seed", 42), int) else 42,
                   output_dir=str(raw.get("output_dir") or f"runs/{name}"), defaults=default_train,
                   stages=[s for s in parsed if s], source=problems.source, raw=raw)

@@ -1,0 +1,129 @@
+"""`ppo` stage: RLHF with TRL's PPOTrainer (trl.experimental.ppo). The policy (an sft stage) answers prompts, the
+reward model scores the answers, PPO updates policy and value model with a per-token KL penalty to the frozen policy.
+TRL's PPO cannot resume mid-stage: a rerun starts over from the policy. The value model is saved in value_model/."""
+
+import shutil
+
+from hfpipeline import data, handoff, models, policy_eval, training
+from hfpipeline.errors import UserError
+
+VALIDATION_SIZE = 0.1    # held-out prompts for the evaluation when there is no eval_prompts: block
+DEFAULTS = {             # sized for tiny models on CPU; raise for real runs
+    "learning_rate": 1e-5, "per_device_train_batch_size": 8, "gradient_accumulation_steps": 1,
+    "num_mini_batches": 1, "num_ppo_epochs": 4, "response_length": 32, "stop_token": "eos", "kl_coef": 0.05,
+    "num_sample_generations": 0, "save_strategy": "no", "logging_steps": 1, "num_train_epochs": 1,
+}
+LOGGED = ("objective/scores", "objective/kl", "objective/rlhf_reward", "objective/non_score_reward",
+          "objective/entropy", "policy/approxkl_avg", "loss/policy_avg", "loss/value_avg", "val/num_eos_tokens")
+
+
+def run(stage, ctx) -> dict:
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, set_seed
+    from trl.experimental.ppo import PPOConfig, PPOTrainer
+
+    start_over(ctx)
+    # hand-off: policy, reward and value model fit together (checked before any weights load)
+    infos = handoff.check_ppo(stage, ctx)
+    value_ref = stage.refs.get("value_model") or stage.refs["reward_model"]
+    # data
+    tokenizer = models.stage_tokenizer(stage, ctx, "policy")
+    args = training.build_args(PPOConfig, stage, ctx, **DEFAULTS)
+    prompts = load_prompts(stage, ctx)
+    tokenizer.padding_side = "left"   # prompts are left-padded so responses follow them directly
+    encoded = prompts.map(lambda b: tokenizer(b["prompt"]), batched=True, remove_columns=["prompt"])
+    window = min((i["context_window"] for i in infos.values() if i.get("context_window")), default=None)
+    for name, ds in encoded.items():
+        handoff.check_prompt_lengths(stage, [len(ids) for ids in ds["input_ids"]], window, args.response_length,
+                                     f"{name} prompts")
+    batch = args.per_device_train_batch_size * args.gradient_accumulation_steps
+    if len(encoded["train"]) < batch:
+        raise UserError(f"stage {stage.name}: {len(encoded['train'])} training prompts, fewer than one batch of {batch}. "
+                        "Add prompts or lower train.per_device_train_batch_size")
+    # models: policy and frozen reference from the policy stage; value model starts as the reward model
+    set_seed(ctx.recipe.seed)
+    policy = models.build_model(AutoModelForCausalLM, stage.refs["policy"], ctx, tokenizer)
+    reference = None if stage.peft else models.build_model(AutoModelForCausalLM, stage.refs["policy"], ctx, tokenizer)
+    reward = models.build_model(AutoModelForSequenceClassification, stage.refs["reward_model"], ctx, tokenizer, num_labels=1)
+    value = models.build_model(AutoModelForSequenceClassification, value_ref, ctx, tokenizer, num_labels=1)
+    for model in (policy, reference, reward, value):
+        if model is not None:
+            model.config.pad_token_id = tokenizer.pad_token_id
+    policy.generation_config.pad_token_id = tokenizer.pad_token_id
+    # trainer
+    trainer = PPOTrainer(args=args, processing_class=tokenizer, model=policy, ref_model=reference, reward_model=reward,
+                         value_model=value, train_dataset=encoded["train"], eval_dataset=encoded["eval"],
+                         peft_config=_lora(stage.peft))
+    trainer.train()
+    ctx.info["global_batch"] = args.batch_size
+    # save: policy in the stage folder, value model beside it
+    tokenizer.padding_side = infos["policy"].get("padding_side") or "right"
+    save(trainer, tokenizer, ctx)
+    # evaluate: the policy before and after PPO on held-out prompts
+    compared = policy_eval.compare_policies(
+        ctx.ref(stage.refs["policy"]), str(ctx.stage_dir), ctx.ref(stage.refs["reward_model"]),
+        list(prompts["eval"]["prompt"]), ctx, max_new_tokens=args.response_length, temperature=args.temperature)
+    return {**compared, **trl_metrics(trainer), "train_prompts": len(encoded["train"])}
+
+
+def start_over(ctx) -> None:
+    """Remove what an interrupted or failed attempt left: TRL's PPO cannot resume, so the stage starts afresh."""
+    from accelerate import PartialState
+
+    state = PartialState()
+    if state.is_main_process and ctx.stage_dir.exists():
+        shutil.rmtree(ctx.stage_dir)
+    state.wait_for_everyone()
+
+
+def load_prompts(stage, ctx):
+    """{train, eval} prompt datasets: eval from the eval_prompts: block, else held out of the stage's data."""
+    from datasets import DatasetDict
+
+    block = {k: v for k, v in stage.data.items() if k != "validation_size"}
+    splits = data.load_splits(block, ctx.recipe.seed)
+    if stage.options.get("eval_prompts"):
+        held_out = data.load_splits(stage.options["eval_prompts"], ctx.recipe.seed)["train"]
+    elif "validation" in splits:
+        held_out = splits["validation"]
+    else:
+        splits = data.split_off(splits, "validation", stage.data.get("validation_size") or VALIDATION_SIZE,
+                                ctx.recipe.seed)
+        held_out = splits["validation"]
+    for name, ds in (("data", splits["train"]), ("eval_prompts", held_out)):
+        bad = next((n for n, p in enumerate(ds["prompt"]) if not isinstance(p, str) or not p.strip()), None)
+        if bad is not None:
+            raise UserError(f"stage {stage.name}: {name}: row {bad + 1}: 'prompt' is missing or empty. "
+                            "Every row needs a prompt string")
+    return DatasetDict({"train": splits["train"].select_columns(["prompt"]), "eval": held_out.select_columns(["prompt"])})
+
+
+def _lora(peft: dict | None):
+    """LoRA on the policy (the reference is then the policy with adapters switched off)."""
+    if not peft:
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(**{"task_type": "CAUSAL_LM", "target_modules": "all-linear", **peft})
+
+
+def save(trainer, tokenizer, ctx) -> None:
+    """The tuned policy (LoRA merged) in the stage folder, the value model in value_model/, the log history."""
+    if not trainer.accelerator.is_main_process:
+        return
+    wrapper = trainer.accelerator.unwrap_model(trainer.model)
+    policy = wrapper.policy.merge_and_unload() if trainer.is_peft_model else wrapper.policy
+    models.save(policy, tokenizer, ctx.stage_dir, trained_by="ppo")
+    models.save(wrapper.value_model, tokenizer, ctx.stage_dir / "value_model", trained_by="ppo")
+    trainer.state.save_to_json(str(ctx.stage_dir / "trainer_state.json"))
+    shutil.rmtree(ctx.stage_dir / "checkpoints", ignore_errors=True)
+
+
+def trl_metrics(trainer) -> dict:
+    """TRL's per-update metrics (reward score, KL, ...) from the log history, plus first/last reward and last KL."""
+    history = [{k: h[k] for k in ("episode", *LOGGED) if k in h} for h in trainer.state.log_history
+               if "objective/scores" in h]
+    if not history:
+        return {"updates": 0}
+    return {"updates": len(history), "episodes": history[-1].get("episode"),
+            "train_scores_first": history[0]["objective/scores"], "train_scores_last": history[-1]["objective/scores"],
+            "train_kl_last": history[-1]["objective/kl"], "train_log": history}

@@ -1,0 +1,175 @@
+"""Stage hand-off checks: what does not fit is reported in one line with exit code 2 before any training starts
+(tokenizer or chat-template mismatch, wrong head, refs to the wrong kind of stage, ppo without a reward stage,
+prompts longer than the context window, preference rows without chosen/rejected)."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+import hfpipeline
+from hfpipeline import models
+from hfpipeline.cli import main
+
+from conftest import write_jsonl, write_recipe
+from test_reward import reward_run
+from test_sft import TINY_GPT, decoder_run, preferences, prompt
+
+
+@pytest.fixture(scope="session")
+def decoder(tmp_path_factory) -> Path:
+    return decoder_run(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def reward(tmp_path_factory) -> Path:
+    return reward_run(tmp_path_factory)
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Fail the test if a PPO or reward trainer gets built: the checks must come first."""
+    import trl
+    from trl.experimental.ppo import PPOTrainer
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a trainer was built before the problem was reported")
+
+    monkeypatch.setattr(PPOTrainer, "__init__", refuse)
+    monkeypatch.setattr(trl, "RewardTrainer", refuse)
+
+
+def run_cli(tmp_path, recipe: dict, capsys) -> tuple[int, str]:
+    """`hfpipeline run` on the recipe; exit code and the last stderr line (the error)."""
+    code = main(["run", str(write_recipe(tmp_path / "recipe.yaml", recipe))])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return code, err.strip().splitlines()[-1]
+
+
+def scorer(tokenizer, out_dir: Path, num_labels: int = 1) -> Path:
+    """An untrained tiny GPT-2 sequence classifier saved with `tokenizer` and its hand-off description."""
+    from transformers import GPT2Config, GPT2ForSequenceClassification
+
+    config = GPT2Config(n_layer=1, n_embd=16, n_head=2, n_positions=128, vocab_size=len(tokenizer),
+                        num_labels=num_labels, pad_token_id=tokenizer.pad_token_id)
+    models.save(GPT2ForSequenceClassification(config), tokenizer, out_dir)
+    return out_dir
+
+
+def ppo_recipe(tmp_path, decoder, reward_dir, **train) -> dict:
+    prompts = write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": prompt(i)} for i in range(20)])
+    return {"name": "h", "output_dir": str(tmp_path / "run"), "stages": [
+        {"name": "ppo", "kind": "ppo", "policy": str(decoder / "sft"), "reward_model": str(reward_dir),
+         "data": str(prompts), "train": {"total_episodes": 8, "per_device_train_batch_size": 4, **train}}]}
+
+
+def test_reward_model_with_another_tokenizer_stops_ppo(decoder, tmp_path, capsys, no_training):
+    corpus = write_jsonl(tmp_path / "c.jsonl", [{"text": f"entirely different words number {i}"} for i in range(50)])
+    hfpipeline.run({"name": "t", "output_dir": str(tmp_path / "tok"), "stages": [
+        {"name": "tok", "kind": "tokenizer", "data": str(corpus), "vocab_size": 200}]})
+    other = scorer(models.load_tokenizer(str(tmp_path / "tok/tok")), tmp_path / "rm")
+    code, err = run_cli(tmp_path, ppo_recipe(tmp_path, decoder, other), capsys)
+    mine = models.read_handoff(decoder / "sft")["tokenizer_fingerprint"]
+    theirs = models.read_handoff(other)["tokenizer_fingerprint"]
+    assert code == 2 and "reward model and policy tokenizers differ" in err and "TRL #3595" in err
+    assert f"fingerprint {theirs}" in err and f"fingerprint {mine}" in err
+    assert not (tmp_path / "run/ppo/model.safetensors").exists()
+
+
+def test_reward_model_with_another_chat_template_stops_ppo(decoder, tmp_path, capsys, no_training):
+    tok = models.load_tokenizer(str(decoder / "sft"))
+    tok.chat_template = "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+    code, err = run_cli(tmp_path, ppo_recipe(tmp_path, decoder, scorer(tok, tmp_path / "rm")), capsys)
+    assert code == 2 and "chat templates differ" in err
+
+
+def test_classifier_with_two_labels_is_not_a_reward_model(decoder, tmp_path, capsys, no_training):
+    two = scorer(models.load_tokenizer(str(decoder / "sft")), tmp_path / "clf", num_labels=2)
+    code, err = run_cli(tmp_path, ppo_recipe(tmp_path, decoder, two), capsys)
+    assert code == 2 and "is not a reward model" in err and "head [2, 16]" in err
+
+
+def test_prompts_longer_than_the_context_window(decoder, reward, tmp_path, capsys, no_training):
+    recipe = ppo_recipe(tmp_path, decoder, reward / "rm")
+    long = " ".join(["please"] * 200)
+    write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": prompt(i)} for i in range(19)] + [{"prompt": long}])
+    code, err = run_cli(tmp_path, recipe, capsys)
+    assert code == 2 and "prompts longer than the context window" in err and "> 128 tokens" in err
+    assert "1 prompt(s)" in err
+
+
+def test_response_length_counts_against_the_context_window(decoder, reward, tmp_path, capsys, no_training):
+    code, err = run_cli(tmp_path, ppo_recipe(tmp_path, decoder, reward / "rm", response_length=120), capsys)
+    assert code == 2 and "response_length 120" in err
+
+
+def chain(tmp_path, *stages) -> dict:
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", [{"text": prompt(i)} for i in range(20)])
+    prefs = write_jsonl(tmp_path / "prefs.jsonl", preferences(20))
+    base = [{"name": "tok", "kind": "tokenizer", "data": str(corpus)},
+            {"name": "pre", "kind": "pretrain", "model": TINY_GPT, "tokenizer": "tok", "data": str(corpus)},
+            {"name": "rm", "kind": "reward", "model": "pre", "data": str(prefs)}]
+    return {"name": "c", "output_dir": str(tmp_path / "run"), "stages": base + list(stages)}
+
+
+@pytest.mark.parametrize("ppo, message", [
+    ({"policy": "pre", "data": "PROMPTS"}, "stages[3].reward_model: missing. A ppo stage needs reward_model:"),
+    ({"policy": "pre", "reward_model": "tok", "data": "PROMPTS"},
+     "stages[3].reward_model: stage 'tok' is a tokenizer stage; a ppo stage's reward_model: must be a reward stage"),
+    ({"policy": "rm", "reward_model": "rm", "data": "PROMPTS"},
+     "stages[3].policy: stage 'rm' is a reward stage; a ppo stage's policy: must be a pretrain or sft or dpo or ppo"),
+    ({"policy": "pre", "reward_model": "pre", "data": "PROMPTS"}, "stage 'pre' is a pretrain stage"),
+    ({"policy": "pre", "reward_model": "rm", "value_model": "tok", "data": "PROMPTS"},
+     "stages[3].value_model: stage 'tok' is a tokenizer stage"),
+    ({"policy": "pre", "reward_model": "rm"}, "stages[3].data: missing. A ppo stage needs data: with a prompt column"),
+    ({"policy": "pre", "reward_model": "rm", "data": "PROMPTS", "eval_prompts": "demo:promts"},
+     "stages[3].eval_prompts.path: no demo dataset 'promts' (did you mean 'prompts'?)"),
+])
+def test_ppo_refs_are_checked_at_validation(tmp_path, capsys, ppo, message):
+    prompts = str(write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": prompt(i)} for i in range(4)]))
+    stage = {"name": "ppo", "kind": "ppo", **{k: prompts if v == "PROMPTS" else v for k, v in ppo.items()}}
+    code = main(["run", str(write_recipe(tmp_path / "r.yaml", chain(tmp_path, stage)))])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()   # found before the run directory was even made
+
+
+def test_masked_lm_cannot_be_a_policy(tmp_path, capsys):
+    recipe = chain(tmp_path, {"name": "ppo", "kind": "ppo", "policy": "pre", "reward_model": "rm",
+                              "data": str(tmp_path / "corpus.jsonl")})
+    recipe["stages"][1]["objective"] = "mlm"
+    code = main(["validate", str(write_recipe(tmp_path / "r.yaml", recipe))])
+    err = capsys.readouterr().err
+    assert code == 2 and "stages[3].policy: stage 'pre' pretrains a masked LM (objective: mlm)" in err
+
+
+def test_preference_file_without_rejected_column_fails_validation(tmp_path, capsys):
+    rows = [{"prompt": r["prompt"], "chosen": r["chosen"]} for r in preferences(6)]
+    recipe = {"name": "p", "output_dir": str(tmp_path / "run"), "stages": [
+        {"name": "rm", "kind": "reward", "model": TINY_GPT, "tokenizer": "gpt2",
+         "data": str(write_jsonl(tmp_path / "prefs.jsonl", rows))}]}
+    code = main(["run", str(write_recipe(tmp_path / "r.yaml", recipe))])
+    err = capsys.readouterr().err
+    assert code == 2 and "prefs.jsonl: missing column 'rejected'" in err and not (tmp_path / "run").exists()
+
+
+def test_preference_row_without_chosen_stops_the_reward_stage(decoder, tmp_path, capsys, no_training):
+    rows = preferences(12)
+    del rows[4]["chosen"]
+    recipe = {"name": "p", "output_dir": str(tmp_path / "run"), "stages": [
+        {"name": "rm", "kind": "reward", "model": str(decoder / "sft"),
+         "data": str(write_jsonl(tmp_path / "prefs.jsonl", rows))}]}
+    code, err = run_cli(tmp_path, recipe, capsys)
+    assert code == 2 and "prefs.jsonl (train split): row 5: 'chosen' is missing" in err
+    assert json.loads((tmp_path / "run/run.json").read_text())["stages"][0]["status"] == "failed"
+
+
+def test_tokenizer_ref_must_match_the_models_own(decoder, tmp_path, capsys, no_training):
+    corpus = write_jsonl(tmp_path / "c.jsonl", [{"text": f"other words {i}"} for i in range(30)])
+    recipe = {"name": "p", "output_dir": str(tmp_path / "run"), "stages": [
+        {"name": "tok", "kind": "tokenizer", "data": str(corpus), "vocab_size": 150},
+        {"name": "rm", "kind": "reward", "model": str(decoder / "sft"), "tokenizer": "tok",
+         "data": str(write_jsonl(tmp_path / "prefs.jsonl", preferences(8)))}]}
+    code, err = run_cli(tmp_path, recipe, capsys)
+    assert code == 2 and "tokenizer: stage 'tok'" in err and "is not the tokenizer model:" in err

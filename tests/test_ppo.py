@@ -1,0 +1,139 @@
+"""ppo stage: PPO on tiny models logs reward and KL, saves a policy that reloads and generates and the value model
+beside it, compares the SFT and PPO policies on held-out prompts; a rerun after a failed attempt starts over."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import hfpipeline
+from hfpipeline import handoff, models
+
+from conftest import write_jsonl
+from test_reward import reward_run
+from test_sft import decoder_run, prompt, stage_and_ctx
+
+TINY_PPO = {"total_episodes": 16, "per_device_train_batch_size": 4, "response_length": 8, "num_ppo_epochs": 1,
+            "learning_rate": 1e-4}
+
+
+@pytest.fixture(scope="session")
+def decoder(tmp_path_factory) -> Path:
+    return decoder_run(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def reward(tmp_path_factory) -> Path:
+    return reward_run(tmp_path_factory)
+
+
+def ppo_stage(decoder: Path, reward: Path, prompts: Path, **extra) -> dict:
+    return {"name": "ppo", "kind": "ppo", "policy": str(decoder / "sft"), "reward_model": str(reward / "rm"),
+            "data": {"path": str(prompts), "validation_size": 6}, "train": dict(TINY_PPO), **extra}
+
+
+@pytest.fixture(scope="module")
+def ppo_run(decoder, reward, tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("ppo")
+    prompts = write_jsonl(root / "prompts.jsonl", [{"prompt": prompt(i), "id": i} for i in range(30)])
+    hfpipeline.run({"name": "ppo", "seed": 0, "output_dir": str(root / "run"),
+                    "stages": [ppo_stage(decoder, reward, prompts)]})
+    return root / "run"
+
+
+def test_ppo_logs_reward_and_kl_and_compares_policies(ppo_run):
+    metrics = json.loads((ppo_run / "ppo/metrics.json").read_text())
+    assert metrics["updates"] == 4 and metrics["episodes"] == 16 and metrics["train_prompts"] == 24
+    assert all(isinstance(h["objective/scores"], float) and isinstance(h["objective/kl"], float)
+               for h in metrics["train_log"])
+    assert metrics["train_kl_last"] == metrics["train_log"][-1]["objective/kl"]
+    assert metrics["eval_prompts"] == 6 and isinstance(metrics["kl"], float)
+    assert isinstance(metrics["mean_reward"], float) and isinstance(metrics["mean_reward_sft"], float)
+    samples = [json.loads(line) for line in (ppo_run / "ppo/samples.jsonl").read_text().splitlines()]
+    assert len(samples) == 6 and {"prompt", "sft", "tuned", "reward_sft", "reward", "kl"} <= set(samples[0])
+    assert metrics["mean_reward"] == pytest.approx(sum(s["reward"] for s in samples) / 6, abs=1e-3)
+    summary = json.loads((ppo_run / "run.json").read_text())["summary"][0]
+    assert summary["metric"] == "mean_reward" and summary["value"] == metrics["mean_reward"]
+    assert json.loads((ppo_run / "ppo/trainer_state.json").read_text())["log_history"]
+    assert not (ppo_run / "ppo/checkpoints").exists()
+
+
+def test_ppo_policy_reloads_and_generates(ppo_run, decoder):
+    from transformers import AutoModelForCausalLM
+
+    policy = models.load_model(AutoModelForCausalLM, str(ppo_run / "ppo")).eval()
+    before = models.load_model(AutoModelForCausalLM, str(decoder / "sft"))
+    assert any(not torch.equal(a, b) for a, b in zip(policy.parameters(), before.parameters()))   # PPO moved it
+    tok = models.load_tokenizer(str(ppo_run / "ppo"))
+    ids = tok(prompt(0), return_tensors="pt")
+    out = policy.generate(**ids, max_new_tokens=5, do_sample=False, pad_token_id=tok.pad_token_id)
+    assert out.shape[1] > ids["input_ids"].shape[1]
+    info = models.read_handoff(ppo_run / "ppo")
+    assert handoff.is_causal_lm(info)
+    assert info["tokenizer_fingerprint"] == models.read_handoff(decoder / "sft")["tokenizer_fingerprint"]
+    assert tok.padding_side == models.read_handoff(decoder / "sft")["padding_side"]
+
+
+def test_value_model_is_saved_beside_the_policy(ppo_run, reward):
+    from transformers import AutoModelForSequenceClassification
+
+    value_dir = ppo_run / "ppo/value_model"
+    assert handoff.is_scorer(models.read_handoff(value_dir))
+    value = models.load_model(AutoModelForSequenceClassification, str(value_dir))
+    start = models.load_model(AutoModelForSequenceClassification, str(reward / "rm"))
+    assert not torch.equal(value.score.weight, start.score.weight)   # trained from the reward model's weights
+
+
+def test_eval_prompts_block_or_held_out_split(decoder, reward, tmp_path):
+    from hfpipeline.stages import ppo
+
+    prompts = write_jsonl(tmp_path / "p.jsonl", [{"question": f"User: question {i}?\nAssistant:"} for i in range(20)])
+    held = write_jsonl(tmp_path / "held.jsonl", [{"prompt": f"User: hello {i}\nAssistant:"} for i in range(5)])
+    stage, ctx = stage_and_ctx(tmp_path, ppo_stage(decoder, reward, prompts, eval_prompts=str(held)) | {
+        "data": {"path": str(prompts), "prompt_field": "question"}})
+    splits = ppo.load_prompts(stage, ctx)
+    assert (len(splits["train"]), splits["eval"]["prompt"]) == (20, [f"User: hello {i}\nAssistant:" for i in range(5)])
+    stage, ctx = stage_and_ctx(tmp_path, ppo_stage(decoder, reward, prompts) | {
+        "data": {"path": str(prompts), "prompt_field": "question"}})
+    splits = ppo.load_prompts(stage, ctx)
+    assert (len(splits["train"]), len(splits["eval"])) == (18, 2)   # 10% held out with the recipe seed
+    assert not set(splits["train"]["prompt"]) & set(splits["eval"]["prompt"])
+
+
+def test_rerun_after_a_failed_attempt_starts_over(decoder, reward, tmp_path, monkeypatch):
+    from trl.experimental.ppo import PPOTrainer
+
+    prompts = write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": prompt(i)} for i in range(22)])
+    recipe = {"name": "again", "seed": 0, "output_dir": str(tmp_path / "run"),
+              "stages": [ppo_stage(decoder, reward, prompts)]}
+
+    def crash(self):
+        (Path(self.args.output_dir) / "checkpoint-1").mkdir(parents=True)   # what an interrupted attempt leaves
+        raise RuntimeError("killed mid-training")
+
+    monkeypatch.setattr(PPOTrainer, "train", crash)
+    with pytest.raises(RuntimeError, match="killed"):
+        hfpipeline.run(recipe)
+    stage_dir = tmp_path / "run/ppo"
+    assert json.loads((tmp_path / "run/run.json").read_text())["stages"][0]["status"] == "failed"
+    assert (stage_dir / "checkpoints/checkpoint-1").is_dir()   # the pipeline keeps a failed stage's folder
+    monkeypatch.undo()
+    manifest = hfpipeline.run(recipe)
+    assert manifest["stages"][0]["status"] == "done"
+    assert not (stage_dir / "checkpoints").exists() and (stage_dir / "value_model/model.safetensors").is_file()
+    assert json.loads((stage_dir / "metrics.json").read_text())["updates"] == 4   # a whole run, not a resumed tail
+
+
+def test_ppo_with_lora_saves_a_merged_policy(decoder, reward, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    prompts = write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": prompt(i)} for i in range(22)])
+    hfpipeline.run({"name": "lora", "seed": 0, "output_dir": str(tmp_path / "run"),
+                    "stages": [ppo_stage(decoder, reward, prompts, peft={"r": 4, "lora_alpha": 8})]})
+    stage_dir = tmp_path / "run/ppo"
+    assert not (stage_dir / "adapter_config.json").exists()   # merged: loads as a plain causal LM
+    policy = AutoModelForCausalLM.from_pretrained(stage_dir)
+    before = AutoModelForCausalLM.from_pretrained(decoder / "sft")
+    assert any(not torch.equal(a, b) for a, b in zip(policy.parameters(), before.parameters()))
+    assert json.loads((stage_dir / "metrics.json").read_text())["updates"] == 4

@@ -1,0 +1,124 @@
+"""reward stage: pairwise accuracy on held-out pairs rises, tied input/output embeddings save and reload, ranked rows
+expand into pairs. Also home of the tiny reward model test_ppo and test_handoff reuse."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import hfpipeline
+from hfpipeline import handoff, models
+
+from conftest import write_jsonl
+from test_sft import TINY_GPT, decoder_run, preferences, prompt, stage_and_ctx
+
+
+def reward_run(tmp_path_factory) -> Path:
+    """A run dir with rm/: a reward model trained from the shared tiny decoder's sft/ (built once per session)."""
+    decoder = decoder_run(tmp_path_factory)
+    root = tmp_path_factory.getbasetemp() / "tiny-reward"
+    run_dir = root / "run"
+    if (run_dir / "rm/metrics.json").is_file():
+        return run_dir
+    root.mkdir(exist_ok=True)
+    data = write_jsonl(root / "prefs.jsonl", preferences(120))
+    hfpipeline.run({"name": "tiny-reward", "seed": 0, "output_dir": str(run_dir), "stages": [
+        {"name": "rm", "kind": "reward", "model": str(decoder / "sft"), "data": {"path": str(data), "validation_size": 24},
+         "train": {"max_steps": 24, "learning_rate": 1e-3, "per_device_train_batch_size": 8, "logging_steps": 4}}]},
+        overwrite=True)
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def decoder(tmp_path_factory) -> Path:
+    return decoder_run(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def reward(tmp_path_factory) -> Path:
+    return reward_run(tmp_path_factory)
+
+
+def test_accuracy_on_easy_pairs_rises_above_chance(reward):
+    metrics = json.loads((reward / "rm/metrics.json").read_text())
+    assert metrics["eval_pairs"] == 24 and metrics["train_pairs"] == 96
+    assert metrics["accuracy"] >= 0.9 > metrics["accuracy_before"] + 0.2
+    assert metrics["loss_last"] < metrics["loss_first"]
+    summary = json.loads((reward / "run.json").read_text())["summary"][0]
+    assert summary["metric"] == "accuracy" and summary["value"] == metrics["accuracy"]
+    info = models.read_handoff(reward / "rm")
+    assert info["head"] == {"name": "score", "shape": [1, TINY_GPT["n_embd"]]} and handoff.is_scorer(info)
+    assert not (reward / "rm/checkpoints").exists()
+
+
+def scores(model_dir: Path, rows: list[dict]) -> torch.Tensor:
+    """Reward of prompt+chosen and prompt+rejected per row, as (n, 2)."""
+    from transformers import AutoModelForSequenceClassification
+
+    model = models.load_model(AutoModelForSequenceClassification, str(model_dir)).eval()
+    tok = models.load_tokenizer(str(model_dir))
+    with torch.no_grad():
+        return torch.tensor([[model(**tok(r["prompt"] + r[k] + tok.eos_token, return_tensors="pt")).logits.item()
+                              for k in ("chosen", "rejected")] for r in rows])
+
+
+def test_tied_embeddings_save_and_reload(decoder, tmp_path):
+    from transformers import AutoModelForSequenceClassification, GPT2Config, GPT2LMHeadModel
+
+    tok = models.load_tokenizer(str(decoder / "tok"))
+    config = GPT2Config(n_layer=2, n_embd=32, n_head=2, n_positions=128, vocab_size=len(tok),
+                        pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, tie_word_embeddings=True)
+    lm = GPT2LMHeadModel(config)
+    assert lm.lm_head.weight.data_ptr() == lm.transformer.wte.weight.data_ptr()   # really tied
+    lm_dir = tmp_path / "lm"
+    models.save(lm, tok, lm_dir)
+    data = write_jsonl(tmp_path / "prefs.jsonl", preferences(48))
+    run_dir = tmp_path / "run"
+    hfpipeline.run({"name": "tied", "seed": 3, "output_dir": str(run_dir), "stages": [
+        {"name": "rm", "kind": "reward", "model": str(lm_dir), "data": {"path": str(data), "validation_size": 8},
+         "train": {"max_steps": 6, "per_device_train_batch_size": 8}}]})
+    model, info = AutoModelForSequenceClassification.from_pretrained(run_dir / "rm", output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"]
+    assert model.config.pad_token_id == tok.pad_token_id and model.config.num_labels == 1
+    first, again = scores(run_dir / "rm", preferences(4)), scores(run_dir / "rm", preferences(4))
+    assert torch.equal(first, again)   # the score head was saved, not re-initialised at random on load
+    assert models.read_handoff(run_dir / "rm")["head"]["shape"] == [1, 32]
+
+
+def ranked_rows(n: int) -> list[dict]:
+    """Three responses per prompt: polite, neutral, curt; shuffled, with the ranking saying polite first."""
+    rows = []
+    for i in range(n):
+        polite, curt = preferences(n)[i]["chosen"], preferences(n)[i]["rejected"]
+        responses = [curt, " Maybe read the manual.", polite] if i % 2 else [polite, curt, " Maybe read the manual."]
+        ranking = [2, 1, 0] if i % 2 else [0, 2, 1]
+        rows.append({"id": f"r{i}", "prompt": prompt(i), "responses": responses, "ranking": ranking,
+                     "tags": {str(ranking[0]): ["inaccurate"]} if i == 0 else {}})
+    return rows
+
+
+def test_ranked_rows_expand_into_pairs_and_train(decoder, tmp_path):
+    data = write_jsonl(tmp_path / "ranked.jsonl", ranked_rows(40))
+    run_dir = tmp_path / "run"
+    hfpipeline.run({"name": "ranked", "seed": 0, "output_dir": str(run_dir), "stages": [
+        {"name": "rm", "kind": "reward", "model": str(decoder / "sft"), "data": {"path": str(data), "validation_size": 4},
+         "train": {"max_steps": 16, "learning_rate": 1e-3, "per_device_train_batch_size": 8}}]})
+    metrics = json.loads((run_dir / "rm/metrics.json").read_text())
+    assert (metrics["train_pairs"], metrics["eval_pairs"]) == (36 * 3, 4 * 3)   # K*(K-1)/2 pairs per ranked row
+    assert metrics["accuracy"] > 0.5
+
+
+def test_demote_tags_move_tagged_responses_last(decoder, tmp_path):
+    from hfpipeline.stages import reward
+
+    rows = ranked_rows(4)
+    files = {"train": str(write_jsonl(tmp_path / "train.jsonl", rows)),
+             "validation": str(write_jsonl(tmp_path / "val.jsonl", rows[1:]))}
+    for demote, first_pair in (([], (rows[0]["responses"][0], rows[0]["responses"][2])),
+                               (["inaccurate"], (rows[0]["responses"][2], rows[0]["responses"][1]))):
+        stage, ctx = stage_and_ctx(tmp_path, {"name": "rm", "kind": "reward", "model": str(decoder / "sft"),
+                                              "data": {"path": files}, "demote_tags": demote})
+        pairs = reward.load_pairs(stage, ctx)
+        assert len(pairs["train"]) == 12 and len(pairs["validation"]) == 9
+        assert (pairs["train"][0]["chosen"], pairs["train"][0]["rejected"]) == first_pair
