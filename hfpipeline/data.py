@@ -38,8 +38,12 @@ def split_off(dd, split: str, size, seed: int):
 
 
 def _load_file(path: Path):
-    from datasets import load_dataset, load_from_disk
+    from datasets import Dataset, load_dataset, load_from_disk
 
+    from hfpipeline import feedback
+
+    if path.suffix == ".jsonl" and feedback.labels_path_for(path).is_file():   # a labelled batch: its ranked rows
+        return Dataset.from_list(feedback.load_ranked(path))
     if path.is_dir():
         if (path / "dataset_info.json").exists() or (path / "state.json").exists():
             return load_from_disk(str(path))

@@ -4,12 +4,15 @@ import csv
 import json
 from pathlib import Path
 
+from hfpipeline import feedback
+from hfpipeline.errors import UserError
 from hfpipeline.kinds import DATA_KEYS, Kind
 from hfpipeline.schema import check_value, suggest
 
 DEMO_DIR = Path(__file__).with_name("demo")
 FORMATS = (".jsonl", ".json", ".csv", ".parquet")
 SPLITS = ("train", "validation", "test")
+RANKED_COLUMNS = ("prompt", "responses", "ranking")   # a row ranking K responses (kinds that take preferences)
 SCAN_BYTES = 64 * 1024 * 1024  # files larger than this are only checked on their first rows
 
 
@@ -74,13 +77,31 @@ def _check_file(path: str, block: dict, kind: Kind, at: tuple, add) -> None:
     if file.suffix not in FORMATS:
         add(at, f"{path}: unsupported format {file.suffix!r}. Use one of {', '.join(FORMATS)}")
         return
+    ranked = RANKED_COLUMNS in kind.columns
+    if ranked and file.suffix == ".jsonl" and feedback.labels_path_for(file).is_file():
+        _check_ranked(feedback.load_ranked, file, at, add)   # a labelling batch with its labels beside it
+        return
     if file.suffix in (".jsonl", ".csv"):
         try:
             columns = _scan(file)
         except ValueError as e:
             add(at, str(e))
             return
-        _check_columns(columns, block, kind, path, at, add)
+        if ranked and "responses" in columns and "ranking" not in columns and "id" in columns:
+            add(at, f"{path}: a labelling batch without labels ({feedback.labels_path_for(file).name} not found). "
+                    f"Label it first: hfpipeline label {path}")
+        elif ranked and file.suffix == ".jsonl" and {"responses", "ranking"} & columns:
+            _check_ranked(feedback.check_ranked_file, file, at, add)
+        else:
+            _check_columns(columns, block, kind, path, at, add)
+
+
+def _check_ranked(check, file: Path, at: tuple, add) -> None:
+    """Validate ranked data row by row with `check` (hfpipeline.feedback); report its file:line message."""
+    try:
+        check(file)
+    except UserError as e:
+        add(at, str(e))
 
 
 def _scan(file: Path) -> set[str]:

@@ -63,15 +63,40 @@ def _item_problem(row: dict, seen: set) -> str | None:
         return f"'id' must be a non-empty string, got {item_id!r}. Give every item a unique string id"
     if item_id in seen:
         return f"duplicate id {item_id!r}. Ids must be unique within a batch"
+    problem = _texts_problem(row)
+    return f"item {item_id!r}: {problem}" if problem else None
+
+
+def _texts_problem(row: dict) -> str | None:
+    """What is wrong with a row's prompt and responses, or None."""
     prompt = row.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
-        return f"item {item_id!r}: 'prompt' must be a non-empty string, got {prompt!r}"
+        return f"'prompt' must be a non-empty string, got {prompt!r}"
     responses = row.get("responses")
     if not isinstance(responses, list) or len(responses) < 2:
-        return f"item {item_id!r}: 'responses' must be a list of at least 2 strings, got {responses!r:.80}"
+        return f"'responses' must be a list of at least 2 strings, got {responses!r:.80}"
     for i, text in enumerate(responses):
         if not isinstance(text, str):
-            return f"item {item_id!r}: responses[{i}] must be a string, got {type(text).__name__}"
+            return f"responses[{i}] must be a string, got {type(text).__name__}"
+    return None
+
+
+def _order_problem(ranking, item_tags, k: int, tags) -> str | None:
+    """What is wrong with a ranking and tags of K responses, or None; `tags` None allows any tag name."""
+    if (not isinstance(ranking, list) or any(type(i) is not int for i in ranking)
+            or sorted(ranking) != list(range(k))):
+        return (f"ranking {ranking!r} is not a permutation of 0..{k - 1}. "
+                f"List every response index exactly once, best first")
+    if not isinstance(item_tags, dict):
+        return f"'tags' must be an object of response index -> list of tags, got {item_tags!r}"
+    for key, names in item_tags.items():
+        if key not in {str(i) for i in range(k)}:
+            return f"tags key {key!r} is not a response index 0..{k - 1}"
+        if not isinstance(names, list):
+            return f"tags[{key!r}] must be a list of tag names, got {names!r}"
+        for name in names:
+            if not isinstance(name, str) or (tags is not None and name not in tags):
+                return f"tag {name!r} is not one of: {', '.join(tags)}" if tags else f"tag {name!r} is not a string"
     return None
 
 
@@ -100,23 +125,9 @@ def label_problem(batch: Batch, row, tags=DEFAULT_TAGS) -> str | None:
     item = batch.item(row.get("id")) if isinstance(row.get("id"), str) else None
     if item is None:
         return f"unknown id {row.get('id')!r}: no such item in {batch.path.name}"
-    k = len(item["responses"])
-    ranking = row.get("ranking")
-    if (not isinstance(ranking, list) or any(type(i) is not int for i in ranking)
-            or sorted(ranking) != list(range(k))):
-        return (f"item {row['id']!r}: ranking {ranking!r} is not a permutation of 0..{k - 1}. "
-                f"List every response index exactly once, best first")
-    item_tags = row.get("tags", {})
-    if not isinstance(item_tags, dict):
-        return f"item {row['id']!r}: 'tags' must be an object of response index -> list of tags, got {item_tags!r}"
-    for key, names in item_tags.items():
-        if key not in {str(i) for i in range(k)}:
-            return f"item {row['id']!r}: tags key {key!r} is not a response index 0..{k - 1}"
-        if not isinstance(names, list):
-            return f"item {row['id']!r}: tags[{key!r}] must be a list of tag names, got {names!r}"
-        for name in names:
-            if name not in tags:
-                return f"item {row['id']!r}: tag {name!r} is not one of: {', '.join(tags)}"
+    problem = _order_problem(row.get("ranking"), row.get("tags", {}), len(item["responses"]), tags)
+    if problem:
+        return f"item {row['id']!r}: {problem}"
     for key in ("comment", "saved_at"):
         if not isinstance(row.get(key, ""), str):
             return f"item {row['id']!r}: {key!r} must be a string, got {row[key]!r}"
@@ -165,6 +176,44 @@ def ranked_rows(batch: Batch, labels: dict) -> list[dict]:
          "ranking": labels[item["id"]]["ranking"], "tags": labels[item["id"]].get("tags", {})}
         for item in batch.items if item["id"] in labels
     ]
+
+
+def load_ranked(batch_path: str | Path, tags=None) -> list[dict]:
+    """Ranked rows {id, prompt, responses, ranking, tags} of a labelled batch (batch.jsonl + batch.labels.jsonl
+    beside it), unlabelled items skipped; `tags` None accepts any tag names. Bad or unlabelled files: UserError."""
+    batch = load_batch(batch_path)
+    labels_path = labels_path_for(batch_path)
+    if not labels_path.is_file():
+        raise UserError(f"{batch_path}: no labels yet ({labels_path.name} not found). "
+                        f"Label the batch first: hfpipeline label {batch_path}")
+    rows = ranked_rows(batch, load_labels(batch, labels_path, tags))
+    if not rows:
+        raise UserError(f"{labels_path}: no item of {batch.path.name} is labelled yet. "
+                        f"Label some first: hfpipeline label {batch_path}")
+    return rows
+
+
+def ranked_row_problem(row) -> str | None:
+    """What is wrong with one ranked data row {prompt, responses, ranking, tags?}, or None."""
+    if not isinstance(row, dict):
+        return f"a ranked row must be a JSON object, got {type(row).__name__}"
+    problem = _texts_problem(row)
+    if problem is None:
+        tags = row.get("tags") if row.get("tags") is not None else {}
+        problem = _order_problem(row.get("ranking"), tags, len(row["responses"]), None)
+    return problem
+
+
+def check_ranked_file(path: str | Path) -> int:
+    """Validate a JSONL file of ranked rows line by line; return its row count. A bad line: UserError file:line."""
+    path = Path(path)
+    rows = _rows_with_lines(path)
+    for lineno, row in rows:
+        if problem := ranked_row_problem(row):
+            raise UserError(f"{path}:{lineno}: {problem}")
+    if not rows:
+        raise UserError(f"{path}: no rows. The file is empty")
+    return len(rows)
 
 
 def final_order(row: dict, demote_tags=()) -> list[int]:
