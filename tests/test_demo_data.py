@@ -55,7 +55,7 @@ def request(prompt: str) -> str:
 
 def test_readme_table_lists_exactly_the_shipped_files():
     assert sorted(readme_table()) == sorted(p.name for p in DEMO.glob("*.jsonl"))
-    assert len(readme_table()) == 8
+    assert len(readme_table()) == 9
 
 
 @pytest.mark.parametrize("file", sorted(p.name for p in DEMO.glob("*.jsonl")))
@@ -66,12 +66,14 @@ def test_file_matches_its_readme_row(file):
     assert abs((DEMO / file).stat().st_size / 1024 - documented["kb"]) <= max(1, 0.05 * documented["kb"])
     for i, row in enumerate(rows, 1):
         assert list(row) == documented["columns"], f"{file}:{i}: columns {list(row)}"
+        if file == "feedback.jsonl":   # ranked rows hold lists and an object: checked in tests/test_feedback_loop.py
+            continue
         assert all(isinstance(v, str) and v.strip() for v in row.values()), f"{file}:{i}: empty or non-string value"
 
 
 def test_demo_folder_stays_small_and_unescaped():
     files = list(DEMO.iterdir())
-    assert sum(p.stat().st_size for p in files) < 2 * 1024 * 1024
+    assert sum(p.stat().st_size for p in files) < 2.5 * 1024 * 1024
     for path in DEMO.glob("*.jsonl"):
         assert "\\u" not in path.read_text(encoding="utf-8"), f"{path.name}: write with ensure_ascii=False"
 
@@ -145,7 +147,8 @@ def test_translations_are_one_to_one():
 
 def test_generator_reproduces_the_shipped_files(tmp_path):
     counts = generator().main(tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in DEMO.glob("*.jsonl"))
+    shipped = [p.name for p in DEMO.glob("*.jsonl") if p.name != "feedback.jsonl"]   # scripts/make_feedback_demo.py
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(shipped)
     for path in tmp_path.iterdir():
         assert path.read_bytes() == (DEMO / path.name).read_bytes(), f"{path.name} differs: rerun the generator"
         assert counts[path.name] == readme_table()[path.name]["rows"]
