@@ -1,0 +1,324 @@
+"""`classify` stage: fine-tune an encoder (BERT style) with a sequence-classification head on texts or text pairs,
+evaluate accuracy and macro-F1 every epoch, keep the best checkpoint, write held-out predictions.
+Also `hfpipeline classify`: label texts with a trained classifier."""
+
+import sys
+from collections import Counter
+from pathlib import Path
+
+from hfpipeline import data, models, training
+from hfpipeline.errors import UserError
+from hfpipeline.files import read_json, read_jsonl, write_text_atomic
+
+MAX_LENGTH = 128          # truncation length (tokens); padding is dynamic, per batch
+VALIDATION_FRACTION = 0.1  # split off train when the data has no validation split
+# Head modules (BERT pooler + classifier, DistilBERT pre_classifier, decoders' score): trained and saved in full
+# under LoRA, since a checkpoint without a classifier gets them freshly initialised.
+HEAD = ["classifier", "pre_classifier", "pooler", "score"]
+
+
+def run(stage, ctx) -> dict:
+    # data
+    block = stage.data
+    dd = load_splits(stage, ctx)
+    pair = bool(block.get("text_pair_field"))
+    check_columns(dd, block, pair)
+    names = label_names(dd, block)
+    ids = label_ids(dd["train"], names)
+    held = "test" if "test" in dd else "validation"
+    # model
+    from transformers import AutoModelForSequenceClassification, DataCollatorWithPadding, Trainer, TrainingArguments
+
+    tokenizer = models.stage_tokenizer(stage, ctx)
+    model = build(AutoModelForSequenceClassification, stage, ctx, tokenizer, names)
+    length = max_length(stage, model)
+    encoded = {split: encode(ds, tokenizer, names, pair, length) for split, ds in dd.items()}
+    truncated = sum(len(ids) >= length for ids in encoded["train"]["input_ids"])
+    if truncated:
+        print(f"[{stage.name}] warning: {truncated} of {len(dd['train'])} train texts are longer than max_length "
+              f"({length} tokens) and were truncated. Raise max_length to read more", file=sys.stderr)
+    # trainer
+    try:
+        args = training.build_args(TrainingArguments, stage, ctx, eval_strategy="epoch", save_strategy="epoch",
+                                   load_best_model_at_end=True, metric_for_best_model="accuracy")
+    except ValueError as e:
+        raise UserError(f"stage {stage.name}: train: {str(e).splitlines()[0]}") from None
+    trainer = Trainer(model=model, args=args, train_dataset=encoded["train"], eval_dataset=encoded["validation"],
+                      processing_class=tokenizer, data_collator=DataCollatorWithPadding(tokenizer),
+                      compute_metrics=metric_fn())
+    metrics = training.train(trainer, ctx)
+    # evaluate
+    out = trainer.predict(encoded[held], metric_key_prefix=held)
+    probs = probabilities(out.predictions)
+    majority = Counter(ids).most_common(1)[0][0]
+    metrics.update(
+        accuracy=out.metrics[f"{held}_accuracy"], f1_macro=out.metrics[f"{held}_f1_macro"], eval_split=held,
+        majority_label=names[majority], majority_baseline=float((out.label_ids == majority).mean()),
+        best_validation_accuracy=trainer.state.best_metric, labels=names, max_length=length, truncated=truncated,
+        rows={split: len(ds) for split, ds in dd.items()})
+    # save
+    training.finish(trainer, tokenizer, ctx, task="classify", labels=names, text_pair=pair, max_length=length)
+    if trainer.is_world_process_zero():
+        write_predictions(ctx.stage_dir / "predictions.jsonl", dd[held], out.label_ids, probs, names, pair)
+    return metrics
+
+
+# --- data ------------------------------------------------------------------------------------------------------
+
+
+def source(block: dict, split: str) -> str:
+    """The file or dataset a split came from, for error messages."""
+    path = block.get("path")
+    if isinstance(path, dict):
+        return path.get(split) or path["train"]
+    return path or block.get("hub")
+
+
+def load_splits(stage, ctx):
+    """train, validation (else split off train) and test of the stage's data; other splits (imdb's unsupervised)
+    and held-out splits without labels (GLUE's test, all -1) are left out."""
+    from datasets import DatasetDict
+
+    dd = data.load_splits(stage.data, ctx.recipe.seed)
+    dd = DatasetDict({split: dd[split] for split in ("train", "validation", "test") if split in dd})
+    for split in ("test", "validation"):
+        if split in dd and "label" in dd[split].column_names and set(dd[split]["label"]) == {-1}:
+            print(f"[{stage.name}] warning: the {split} split has no labels (all -1), left out", file=sys.stderr)
+            del dd[split]
+    if "validation" not in dd:
+        dd = data.split_off(dd, "validation", VALIDATION_FRACTION, ctx.recipe.seed)
+    return dd
+
+
+def check_columns(dd, block: dict, pair: bool) -> None:
+    """Every split has text, label (and text_pair) columns without empty values."""
+    wanted = ["text", "label"] + (["text_pair"] if pair else [])
+    for split, ds in dd.items():
+        for column in wanted:
+            field = block.get(f"{column}_field") or column
+            if column not in ds.column_names:
+                raise UserError(f"{source(block, split)}: {split} split has no column {field!r} (has "
+                                f"{', '.join(ds.column_names)}). Map it with {column}_field: COLUMN")
+            dtype = getattr(ds.features[column], "dtype", None)
+            if column != "label" and dtype not in ("string", "large_string"):
+                raise UserError(f"{source(block, split)}: column {field!r} holds {dtype or 'non-text'} values, not "
+                                f"text. Map {column}_field to a text column")
+            missing = next((i for i, v in enumerate(ds[column]) if v is None), None)
+            if missing is not None:
+                raise UserError(f"{source(block, split)}: {split} row {missing + 1}: {field} is empty. "
+                                f"Fill it in or remove the row")
+        if not len(ds):
+            raise UserError(f"{source(block, split)}: {split} split has no rows")
+
+
+def label_names(dd, block: dict) -> list[str]:
+    """Label names in id order: a ClassLabel's names, else the sorted values seen in train (ints numerically).
+    A label that appears only outside train is an error: the model could never predict it."""
+    feature = dd["train"].features["label"]
+    if hasattr(feature, "names"):   # ClassLabel: ids with names
+        names, known = list(feature.names), set(range(len(feature.names)))
+        for split, ds in dd.items():
+            bad = set(ds["label"]) - known
+            if bad:
+                raise UserError(f"{source(block, split)}: {split} split has label id {min(bad)}, outside 0-"
+                                f"{len(names) - 1} ({', '.join(names)}). Remove the unlabelled rows")
+        return names
+    values = set(dd["train"]["label"])
+    numeric = all(isinstance(v, int) and not isinstance(v, bool) for v in values)
+    names = [str(v) for v in sorted(values)] if numeric else sorted(map(str, values))
+    if len(names) < 2:
+        raise UserError(f"{source(block, 'train')}: train split has only one label ({names[0]!r}). "
+                        f"A classifier needs examples of at least two labels")
+    for split, ds in dd.items():
+        unseen = sorted({str(v) for v in ds["label"]} - set(names))
+        if unseen:
+            raise UserError(f"{source(block, split)}: label {unseen[0]!r} appears in the {split} split but never in "
+                            f"train (train labels: {', '.join(names)}). Add training rows with it or drop those rows")
+    return names
+
+
+def label_ids(ds, names: list[str]) -> list[int]:
+    """Label values of a split as ids (ClassLabel values are ids already)."""
+    if hasattr(ds.features["label"], "names"):
+        return list(ds["label"])
+    index = {name: i for i, name in enumerate(names)}
+    return [index[str(v)] for v in ds["label"]]
+
+
+def max_length(stage, model) -> int:
+    """Truncation length: the stage's max_length option (default 128), within the model's positions."""
+    limit = getattr(model.config, "max_position_embeddings", None) or MAX_LENGTH
+    return min(stage.options.get("max_length", MAX_LENGTH), limit)
+
+
+def encode(ds, tokenizer, names: list[str], pair: bool, length: int):
+    """Tokenise (truncate, no padding: the collator pads each batch) and attach label ids."""
+    labels = label_ids(ds, names)
+
+    def tokenize(batch, indices):
+        enc = tokenizer(batch["text"], batch["text_pair"] if pair else None, truncation=True, max_length=length)
+        enc["labels"] = [labels[i] for i in indices]
+        return enc
+
+    return ds.map(tokenize, batched=True, with_indices=True, remove_columns=ds.column_names)
+
+
+# --- model and metrics -----------------------------------------------------------------------------------------
+
+
+def build(auto_cls, stage, ctx, tokenizer, names: list[str]):
+    """The classifier with a fresh head of len(names) labels, named in its config; LoRA if the stage asks."""
+    ref = stage.refs["model"]
+    labels = label_config(names)
+    if "config" not in ref:
+        labels["ignore_mismatched_sizes"] = True   # a checkpoint's old head may have another label count
+    try:
+        model = models.build_model(auto_cls, ref, ctx, tokenizer, **labels)
+    except ValueError as e:   # e.g. a model type without a sequence-classification head
+        raise UserError(f"stage {stage.name}: model {ctx.ref(ref) or ref['config']['model_type']}: "
+                        f"{str(e).splitlines()[0]}") from None
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    if len(tokenizer) > model.get_input_embeddings().num_embeddings:
+        raise UserError(f"stage {stage.name}: the tokenizer has {len(tokenizer)} tokens but the model only "
+                        f"{model.get_input_embeddings().num_embeddings} embeddings. Use the model's own tokenizer")
+    peft = {"modules_to_save": HEAD, "exclude_modules": rf".*\b({'|'.join(HEAD)})\b.*", **stage.peft} if stage.peft else None
+    return models.add_lora(model, peft, "SEQ_CLS")
+
+
+def label_config(names: list[str]) -> dict:
+    """Config values that give a model len(names) labels with these names."""
+    return {"num_labels": len(names), "id2label": dict(enumerate(names)), "label2id": {n: i for i, n in enumerate(names)}}
+
+
+def metric_fn():
+    """compute_metrics for the Trainer: accuracy and macro-F1 through hfpipeline's evaluate modules."""
+    from hfpipeline.metrics import load_metric
+
+    accuracy, f1 = load_metric("accuracy"), load_metric("f1")
+
+    def compute(prediction):
+        predicted = probabilities(prediction.predictions).argmax(-1)
+        refs = prediction.label_ids
+        return {"accuracy": accuracy.compute(predictions=predicted, references=refs)["accuracy"],
+                "f1_macro": float(f1.compute(predictions=predicted, references=refs, average="macro")["f1"])}
+
+    return compute
+
+
+def probabilities(predictions):
+    """Softmax of the logits in a Trainer prediction (which may hold more than logits)."""
+    import numpy as np
+
+    logits = predictions[0] if isinstance(predictions, tuple) else predictions
+    z = np.exp(logits - logits.max(-1, keepdims=True))
+    return z / z.sum(-1, keepdims=True)
+
+
+def write_predictions(path: Path, ds, gold, probs, names: list[str], pair: bool) -> None:
+    """One JSON line per held-out row: text(s), gold label, predicted label and its probability."""
+    import json
+
+    lines = []
+    for i, row in enumerate(ds):
+        top = int(probs[i].argmax())
+        out = {"text": row["text"], **({"text_pair": row["text_pair"]} if pair else {}),
+               "label": names[int(gold[i])], "predicted": names[top], "probability": round(float(probs[i, top]), 4)}
+        lines.append(json.dumps(out, ensure_ascii=False) + "\n")
+    write_text_atomic(path, "".join(lines))
+
+
+# --- hfpipeline classify -----------------------------------------------------------------------------------------
+
+
+def predict_command(args) -> int:
+    """`hfpipeline classify MODEL_OR_RUN_DIR [TEXT ...] [--file F]`: print label and probability per input."""
+    inputs = read_inputs(args.texts, args.file)
+    model, tokenizer, length = load_classifier(args.model)
+    for (text, text_pair), (label, prob) in zip(inputs, predict(model, tokenizer, inputs, length)):
+        shown = text if text_pair is None else f"{text} | {text_pair}"
+        print(f"{label}\t{prob:.4f}\t{shown}")
+    return 0
+
+
+def read_inputs(texts: list[str], file: str | None) -> list[tuple]:
+    """(text, text_pair or None) pairs from the arguments, a JSONL or text file, or stdin lines."""
+    if texts:
+        rows = [(t, None) for t in texts]
+    elif file and file.endswith(".jsonl"):
+        rows = []
+        for n, row in enumerate(read_jsonl(file), 1):
+            if not isinstance(row.get("text"), str):
+                raise UserError(f"{file}: row {n} has no text. Each line needs a \"text\" key (and \"text_pair\" for pairs)")
+            rows.append((row["text"], row.get("text_pair")))
+    else:
+        rows = [(line, None) for line in read_lines(file)]
+    if not rows:
+        raise UserError(f"{file or 'stdin'}: no texts to classify. Give texts as arguments, --file or on stdin")
+    return rows
+
+
+def read_lines(file: str | None) -> list[str]:
+    """Non-empty lines of a UTF-8 text file (or stdin)."""
+    if file is None:
+        return [line.strip() for line in sys.stdin if line.strip()]
+    if not Path(file).is_file():
+        raise UserError(f"{file}: no such file")
+    lines = []
+    with open(file, "rb") as f:
+        for n, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8").strip()
+            except UnicodeDecodeError:
+                raise UserError(f"{file}:{n}: not valid UTF-8. Re-save the file as UTF-8") from None
+            if line:
+                lines.append(line)
+    return lines
+
+
+def classifier_dir(path: str) -> str:
+    """A model folder, a run dir (its last finished classify stage) or run_dir/stage -> the folder to load."""
+    folder = Path(path)
+    if (folder / "run.json").is_file():
+        stages = [s["name"] for s in read_json(folder / "run.json")["stages"]
+                  if s["kind"] == "classify" and s["status"] == "done"]
+        if not stages:
+            raise UserError(f"{path}: this run has no finished classify stage. Run it, or point at a classifier folder")
+        folder = folder / stages[-1]
+    if folder.is_dir() and not any((folder / f).is_file() for f in ("config.json", "adapter_config.json")):
+        raise UserError(f"{folder}: holds no model (no config.json). Point at a finished classify stage or a model folder")
+    return str(folder)
+
+
+def load_classifier(path: str):
+    """Model (LoRA adapters merged, eval mode), tokenizer and truncation length of a classifier folder."""
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    folder = classifier_dir(path)
+    handoff = models.read_handoff(folder) or {}
+    kwargs = label_config(handoff["labels"]) if handoff.get("labels") else {}
+    if not kwargs and (Path(folder) / "config.json").is_file():
+        architectures = AutoConfig.from_pretrained(folder).architectures or []
+        if not any(a.endswith("ForSequenceClassification") for a in architectures):
+            raise UserError(f"{folder}: holds a {', '.join(architectures) or 'model'}, not a sequence classifier. "
+                            f"Point at a classify stage's output")
+    model = models.load_model(AutoModelForSequenceClassification, folder, **kwargs)
+    length = handoff.get("max_length") or min(MAX_LENGTH, getattr(model.config, "max_position_embeddings", None) or MAX_LENGTH)
+    return model.eval(), models.load_tokenizer(folder), length
+
+
+def predict(model, tokenizer, inputs: list[tuple], length: int, batch_size: int = 32) -> list[tuple[str, float]]:
+    """(label name, probability) of the top label for each (text, text_pair)."""
+    import torch
+
+    results = []
+    for start in range(0, len(inputs), batch_size):
+        batch = inputs[start:start + batch_size]
+        texts, pairs = [t for t, _ in batch], [p for _, p in batch]
+        enc = tokenizer(texts, pairs if all(p is not None for p in pairs) else None, truncation=True,
+                        max_length=length, padding=True, return_tensors="pt")
+        with torch.no_grad():
+            probs = model(**enc).logits.softmax(-1)
+        top = probs.max(-1)
+        results += [(model.config.id2label[int(i)], float(p)) for p, i in zip(top.values, top.indices)]
+    return results
