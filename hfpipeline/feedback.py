@@ -200,6 +200,8 @@ def ranked_row_problem(row) -> str | None:
     problem = _texts_problem(row)
     if problem is None:
         tags = row.get("tags") if row.get("tags") is not None else {}
+        if isinstance(tags, dict):   # null for an untagged response, as `datasets` writes a tags struct
+            tags = {key: names for key, names in tags.items() if names is not None}
         problem = _order_problem(row.get("ranking"), tags, len(row["responses"]), None)
     return problem
 

@@ -77,7 +77,8 @@ def test_load_ranked_accepts_custom_tags_and_refuses_unlabelled_batches(tmp_path
     ({"prompt": "P", "responses": ["a", "b"], "ranking": [1, 0], "tags": {"1": [3]}}, "tag 3 is not a string"),
 ])
 def test_ranked_file_check_names_the_line(tmp_path, row, fragment):
-    good = {"prompt": "P", "responses": ["a", "b"], "ranking": [1, 0], "tags": None}
+    good = {"prompt": "P", "responses": ["a", "b"], "ranking": [1, 0], "tags": {"0": None, "1": ["rude"]}}
+    assert feedback.check_ranked_file(write_jsonl(tmp_path / "good.jsonl", [good, {**good, "tags": None}])) == 2
     path = write_jsonl(tmp_path / "ranked.jsonl", [good, row])
     with pytest.raises(UserError) as err:
         feedback.check_ranked_file(path)
@@ -212,6 +213,8 @@ def test_labelled_sample_batch_becomes_reward_data(sampled, tmp_cwd):
         {"name": "reward", "kind": "reward", "model": str(run_dir / "lm"), "demote_tags": ["inappropriate"],
          "data": str(batch_path)}]})
     assert main(["validate", str(recipe)]) == 0
+    documented = hfpipeline.load_recipe(REPO / "recipes" / "feedback.yaml", [f"stages.reward.data.path={batch_path}"])
+    assert documented.stage("reward").data["path"] == str(batch_path)   # the override docs/feedback.md gives
     rows = data.load_splits({"path": str(batch_path)}, seed=0)["train"]
     assert rows["id"] == [first, last]
     pairs = feedback.rows_to_pairs([{**r, "tags": {k: v for k, v in r["tags"].items() if v}} for r in rows],
