@@ -91,6 +91,7 @@ def _run_stage(stage: Stage, recipe: Recipe, run_dir: Path, manifest: dict, dist
     stage_dir = run_dir / stage.name
     resume = rundir.entry(manifest, stage.name)["status"] in ("failed", "interrupted") and not fresh
     if dist.is_main and stage_dir.exists() and not resume:
+        _refuse_to_delete_labels(stage_dir)
         shutil.rmtree(stage_dir)
     dist.wait()
     ctx = Context(recipe=recipe, run_dir=run_dir, stage_dir=stage_dir)
@@ -114,6 +115,14 @@ def _run_stage(stage: Stage, recipe: Recipe, run_dir: Path, manifest: dict, dist
     rundir.mark(run_dir, manifest, stage.name, dist, status="done", seconds=round(time.time() - start, 1),
                 finished=time.time(), headline={"metric": headline, "value": metrics.get(headline)},
                 **({"distributed": dist.describe()} if KINDS[stage.kind].config else {}), **ctx.info)
+
+
+def _refuse_to_delete_labels(stage_dir: Path) -> None:
+    """Labels are a person's work: never delete a stage folder that holds some."""
+    labels = sorted(stage_dir.rglob("*.labels.jsonl"))
+    if labels:
+        raise UserError(f"{labels[0]}: human labels inside a stage folder that this run would replace. "
+                        f"Move them out of {stage_dir} first (e.g. to labels/) and point the reward stage at the copy")
 
 
 def _run_runner(runner, stage: Stage, ctx: Context, dist) -> dict:

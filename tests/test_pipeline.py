@@ -122,3 +122,12 @@ def test_runners_table_covers_every_kind():
     from hfpipeline.kinds import KINDS
 
     assert set(pipeline.RUNNERS) == set(KINDS)
+
+
+def test_overwrite_never_deletes_labels(recipe, tmp_cwd, capsys):
+    main(["run", str(recipe)])
+    labels = tmp_cwd / "runs/toks/a/batch.labels.jsonl"
+    labels.write_text('{"id": "1", "ranking": [0, 1]}\n')
+    assert main(["run", str(recipe), "--overwrite"]) == 2
+    assert "human labels inside a stage folder" in capsys.readouterr().err
+    assert labels.read_text() == '{"id": "1", "ranking": [0, 1]}\n'
