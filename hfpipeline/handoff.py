@@ -39,6 +39,9 @@ def check_stage_refs(stages: list, add) -> None:
             source = by_name.get((ref or {}).get("stage"))
             if source is not None and (problem := _ref_problem(stage, key, source)):
                 add(at + (key,), problem)
+            if stage.kind == "ppo" and ref and "config" in ref:
+                add(at + (key,), "a ppo stage tunes trained models: name an earlier stage, a folder or a Hub id, "
+                                 "not from_config")
         if stage.kind == "ppo" and stage.data is None:
             add(at + ("data",), "missing. A ppo stage needs data: with a prompt column (the prompts it learns on), "
                                 "e.g. data: demo:prompts")
@@ -189,14 +192,12 @@ def check_prompt_lengths(stage, lengths: list[int], window: int | None, response
 
 
 def check_preference_rows(dataset, source: str) -> None:
-    """Every row holds prompt?/chosen/rejected strings, or prompt/responses/ranking; name the first bad row."""
+    """Every row holds prompt?/chosen/rejected (text or messages) or prompt/responses/ranking; name the first bad row."""
     columns = set(dataset.column_names)
     need = ("prompt", "responses", "ranking") if "responses" in columns else ("chosen", "rejected")
     for n, row in enumerate(dataset):
         for column in need + (("prompt",) if "prompt" in columns else ()):
-            value = row.get(column)
-            ok = isinstance(value, list) if column in ("responses", "ranking") else isinstance(value, str)
-            if not ok:
-                raise UserError(f"{source}: row {n + 1}: {column!r} is missing or not a "
-                                f"{'list' if column in ('responses', 'ranking') else 'string'} ({value!r:.40}). "
+            value = row.get(column)   # text, or a list of {role, content} messages (conversational data)
+            if not value or not isinstance(value, list if column in ("responses", "ranking") else (str, list)):
+                raise UserError(f"{source}: row {n + 1}: {column!r} is missing or empty ({value!r:.40}). "
                                 f"Each preference row needs {', '.join(need)}")

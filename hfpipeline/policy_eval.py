@@ -6,16 +6,18 @@ from hfpipeline.files import write_text_atomic
 
 
 def compare_policies(before_path: str, after_path: str, reward_path: str | None, prompts: list[str], ctx, *,
-                     max_new_tokens: int = 32, temperature: float = 1.0, batch_size: int = 32) -> dict:
+                     max_new_tokens: int = 32, temperature: float = 1.0, batch_size: int = 32,
+                     add_special_tokens: bool = True) -> dict:
     """Sample one response per prompt from each policy; score both with the reward model (when given); KL on the
-    tuned policy's samples. Writes <stage>/samples.jsonl; returns mean_reward_sft, mean_reward, kl, eval_prompts."""
+    tuned policy's samples. Writes <stage>/samples.jsonl; returns mean_reward_sft, mean_reward, kl, eval_prompts.
+    Prompts are text as the policies saw them in training (add_special_tokens=False for chat-template output)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
     tokenizer = models.load_tokenizer(after_path)
     before = models.load_model(AutoModelForCausalLM, before_path).eval()
     after = models.load_model(AutoModelForCausalLM, after_path).eval()
-    queries = [tokenizer(p)["input_ids"] for p in prompts]
+    queries = [tokenizer(p, add_special_tokens=add_special_tokens)["input_ids"] for p in prompts]
     sample = dict(tokenizer=tokenizer, max_new_tokens=max_new_tokens, temperature=temperature, batch_size=batch_size)
     with torch.no_grad():
         responses_before = sample_responses(before, queries, seed=ctx.recipe.seed, **sample)

@@ -9,6 +9,7 @@ import torch
 
 import hfpipeline
 from hfpipeline import handoff, models
+from hfpipeline.errors import UserError
 
 from conftest import write_jsonl
 from test_reward import reward_run
@@ -137,3 +138,20 @@ def test_ppo_with_lora_saves_a_merged_policy(decoder, reward, tmp_path):
     before = AutoModelForCausalLM.from_pretrained(decoder / "sft")
     assert any(not torch.equal(a, b) for a, b in zip(policy.parameters(), before.parameters()))
     assert json.loads((stage_dir / "metrics.json").read_text())["updates"] == 4
+
+
+def test_prompts_are_rendered_as_the_policy_saw_them(decoder):
+    from datasets import Dataset, DatasetDict
+
+    from hfpipeline.stages import ppo
+
+    tok = models.load_tokenizer(str(decoder / "sft"))
+    plain = DatasetDict({"train": Dataset.from_list([{"prompt": "How do I cook rice?"}])})
+    assert ppo.as_policy_saw_them(plain, tok, {"prompt_format": "text"})[0]["train"][0]["prompt"] == "How do I cook rice?"
+    messages = DatasetDict({"train": Dataset.from_list([{"prompt": [{"role": "user", "content": "How do I cook rice?"}]}])})
+    with pytest.raises(UserError, match="no chat template"):
+        ppo.as_policy_saw_them(messages, tok, {"prompt_format": "text"})
+    tok.chat_template = "{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }}\n{% endfor %}<assistant>"
+    for prompts, info in ((plain, {"prompt_format": "chat"}), (messages, {"prompt_format": "text"})):
+        rendered, chat = ppo.as_policy_saw_them(prompts, tok, info)
+        assert chat and rendered["train"][0]["prompt"] == "<user> How do I cook rice?\n<assistant>"

@@ -1,5 +1,5 @@
-"""reward stage: pairwise accuracy on held-out pairs rises, tied input/output embeddings save and reload, ranked rows
-expand into pairs. Also home of the tiny reward model test_ppo and test_handoff reuse."""
+"""reward stage: pairwise accuracy on held-out pairs rises, tied input/output embeddings save and reload, pairs with an
+implicit prompt train, ranked rows expand into pairs. Also home of the tiny reward model test_ppo and test_handoff reuse."""
 
 import json
 from pathlib import Path
@@ -73,7 +73,8 @@ def test_tied_embeddings_save_and_reload(decoder, tmp_path):
     assert lm.lm_head.weight.data_ptr() == lm.transformer.wte.weight.data_ptr()   # really tied
     lm_dir = tmp_path / "lm"
     models.save(lm, tok, lm_dir)
-    data = write_jsonl(tmp_path / "prefs.jsonl", preferences(48))
+    implicit = [{"chosen": r["prompt"] + r["chosen"], "rejected": r["prompt"] + r["rejected"]} for r in preferences(48)]
+    data = write_jsonl(tmp_path / "prefs.jsonl", implicit)   # no prompt column: the shared beginning is the prompt
     run_dir = tmp_path / "run"
     hfpipeline.run({"name": "tied", "seed": 3, "output_dir": str(run_dir), "stages": [
         {"name": "rm", "kind": "reward", "model": str(lm_dir), "data": {"path": str(data), "validation_size": 8},
@@ -84,6 +85,7 @@ def test_tied_embeddings_save_and_reload(decoder, tmp_path):
     first, again = scores(run_dir / "rm", preferences(4)), scores(run_dir / "rm", preferences(4))
     assert torch.equal(first, again)   # the score head was saved, not re-initialised at random on load
     assert models.read_handoff(run_dir / "rm")["head"]["shape"] == [1, 32]
+    assert json.loads((run_dir / "rm/metrics.json").read_text())["train_pairs"] == 40
 
 
 def ranked_rows(n: int) -> list[dict]:

@@ -18,37 +18,17 @@ LOGGED = ("objective/scores", "objective/kl", "objective/rlhf_reward", "objectiv
 
 
 def run(stage, ctx) -> dict:
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, set_seed
     from trl.experimental.ppo import PPOConfig, PPOTrainer
 
     start_over(ctx)
     # hand-off: policy, reward and value model fit together (checked before any weights load)
     infos = handoff.check_ppo(stage, ctx)
-    value_ref = stage.refs.get("value_model") or stage.refs["reward_model"]
     # data
     tokenizer = models.stage_tokenizer(stage, ctx, "policy")
     args = training.build_args(PPOConfig, stage, ctx, **DEFAULTS)
-    prompts = load_prompts(stage, ctx)
-    tokenizer.padding_side = "left"   # prompts are left-padded so responses follow them directly
-    encoded = prompts.map(lambda b: tokenizer(b["prompt"]), batched=True, remove_columns=["prompt"])
-    window = min((i["context_window"] for i in infos.values() if i.get("context_window")), default=None)
-    for name, ds in encoded.items():
-        handoff.check_prompt_lengths(stage, [len(ids) for ids in ds["input_ids"]], window, args.response_length,
-                                     f"{name} prompts")
-    batch = args.per_device_train_batch_size * args.gradient_accumulation_steps
-    if len(encoded["train"]) < batch:
-        raise UserError(f"stage {stage.name}: {len(encoded['train'])} training prompts, fewer than one batch of {batch}. "
-                        "Add prompts or lower train.per_device_train_batch_size")
-    # models: policy and frozen reference from the policy stage; value model starts as the reward model
-    set_seed(ctx.recipe.seed)
-    policy = models.build_model(AutoModelForCausalLM, stage.refs["policy"], ctx, tokenizer)
-    reference = None if stage.peft else models.build_model(AutoModelForCausalLM, stage.refs["policy"], ctx, tokenizer)
-    reward = models.build_model(AutoModelForSequenceClassification, stage.refs["reward_model"], ctx, tokenizer, num_labels=1)
-    value = models.build_model(AutoModelForSequenceClassification, value_ref, ctx, tokenizer, num_labels=1)
-    for model in (policy, reference, reward, value):
-        if model is not None:
-            model.config.pad_token_id = tokenizer.pad_token_id
-    policy.generation_config.pad_token_id = tokenizer.pad_token_id
+    prompts, encoded, chat = encode_prompts(stage, ctx, tokenizer, infos, args)
+    # models
+    policy, reference, reward, value = load_models(stage, ctx, tokenizer)
     # trainer
     trainer = PPOTrainer(args=args, processing_class=tokenizer, model=policy, ref_model=reference, reward_model=reward,
                          value_model=value, train_dataset=encoded["train"], eval_dataset=encoded["eval"],
@@ -61,8 +41,45 @@ def run(stage, ctx) -> dict:
     # evaluate: the policy before and after PPO on held-out prompts
     compared = policy_eval.compare_policies(
         ctx.ref(stage.refs["policy"]), str(ctx.stage_dir), ctx.ref(stage.refs["reward_model"]),
-        list(prompts["eval"]["prompt"]), ctx, max_new_tokens=args.response_length, temperature=args.temperature)
+        list(prompts["eval"]["prompt"]), ctx, max_new_tokens=args.response_length, temperature=args.temperature,
+        add_special_tokens=not chat)
     return {**compared, **trl_metrics(trainer), "train_prompts": len(encoded["train"])}
+
+
+def encode_prompts(stage, ctx, tokenizer, infos: dict, args):
+    """Train/eval prompts as text, left-padded token ids, and whether a chat template rendered them; checks that
+    prompt + response fit every model's context window and that there is at least one batch of prompts."""
+    prompts, chat = as_policy_saw_them(load_prompts(stage, ctx), tokenizer, infos["policy"])
+    tokenizer.padding_side = "left"   # prompts are left-padded so responses follow them directly
+    encoded = prompts.map(lambda b: tokenizer(b["prompt"], add_special_tokens=not chat), batched=True,
+                          remove_columns=["prompt"])
+    window = min((i["context_window"] for i in infos.values() if i.get("context_window")), default=None)
+    for name, ds in encoded.items():
+        handoff.check_prompt_lengths(stage, [len(ids) for ids in ds["input_ids"]], window, args.response_length,
+                                     f"{name} prompts")
+    batch = args.per_device_train_batch_size * args.gradient_accumulation_steps
+    if len(encoded["train"]) < batch:
+        raise UserError(f"stage {stage.name}: {len(encoded['train'])} training prompts, fewer than one batch of {batch}. "
+                        "Add prompts or lower train.per_device_train_batch_size")
+    return prompts, encoded, chat
+
+
+def load_models(stage, ctx, tokenizer) -> tuple:
+    """Policy and its frozen reference (none with LoRA: adapters off), reward model, value model (from the reward
+    model unless value_model: names another)."""
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, set_seed
+
+    set_seed(ctx.recipe.seed)
+    value_ref = stage.refs.get("value_model") or stage.refs["reward_model"]
+    policy = models.build_model(AutoModelForCausalLM, stage.refs["policy"], ctx, tokenizer)
+    reference = None if stage.peft else models.build_model(AutoModelForCausalLM, stage.refs["policy"], ctx, tokenizer)
+    reward = models.build_model(AutoModelForSequenceClassification, stage.refs["reward_model"], ctx, tokenizer, num_labels=1)
+    value = models.build_model(AutoModelForSequenceClassification, value_ref, ctx, tokenizer, num_labels=1)
+    for model in (policy, reference, reward, value):
+        if model is not None:
+            model.config.pad_token_id = tokenizer.pad_token_id
+    policy.generation_config.pad_token_id = tokenizer.pad_token_id
+    return policy, reference, reward, value
 
 
 def start_over(ctx) -> None:
@@ -90,11 +107,28 @@ def load_prompts(stage, ctx):
                                 ctx.recipe.seed)
         held_out = splits["validation"]
     for name, ds in (("data", splits["train"]), ("eval_prompts", held_out)):
-        bad = next((n for n, p in enumerate(ds["prompt"]) if not isinstance(p, str) or not p.strip()), None)
+        bad = next((n for n, p in enumerate(ds["prompt"]) if not p or not isinstance(p, (str, list))), None)
         if bad is not None:
             raise UserError(f"stage {stage.name}: {name}: row {bad + 1}: 'prompt' is missing or empty. "
-                            "Every row needs a prompt string")
+                            "Every row needs a prompt: a string, or a list of {role, content} messages")
     return DatasetDict({"train": splits["train"].select_columns(["prompt"]), "eval": held_out.select_columns(["prompt"])})
+
+
+def as_policy_saw_them(prompts, tokenizer, policy_info: dict):
+    """Prompts as text the way the policy saw them in SFT, and whether its chat template rendered them:
+    messages (conversational prompts) and, for a chat-tuned policy (prompt_format: chat), plain prompts as user turns."""
+    conversational = isinstance(prompts["train"][0]["prompt"], list)
+    if not conversational and policy_info.get("prompt_format") != "chat":
+        return prompts, False
+    if not tokenizer.chat_template:
+        raise UserError("ppo: the prompts are conversational (lists of messages) but the policy's tokenizer has no "
+                        "chat template. Use plain-text prompts, or a policy tuned with a chat template")
+
+    def render(row):
+        messages = row["prompt"] if isinstance(row["prompt"], list) else [{"role": "user", "content": row["prompt"]}]
+        return {"prompt": tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)}
+
+    return prompts.map(render), True
 
 
 def _lora(peft: dict | None):
@@ -108,14 +142,14 @@ def _lora(peft: dict | None):
 
 def save(trainer, tokenizer, ctx) -> None:
     """The tuned policy (LoRA merged) in the stage folder, the value model in value_model/, the log history."""
-    if not trainer.accelerator.is_main_process:
-        return
-    wrapper = trainer.accelerator.unwrap_model(trainer.model)
-    policy = wrapper.policy.merge_and_unload() if trainer.is_peft_model else wrapper.policy
-    models.save(policy, tokenizer, ctx.stage_dir, trained_by="ppo")
-    models.save(wrapper.value_model, tokenizer, ctx.stage_dir / "value_model", trained_by="ppo")
-    trainer.state.save_to_json(str(ctx.stage_dir / "trainer_state.json"))
-    shutil.rmtree(ctx.stage_dir / "checkpoints", ignore_errors=True)
+    if trainer.accelerator.is_main_process:
+        wrapper = trainer.accelerator.unwrap_model(trainer.model)
+        policy = wrapper.policy.merge_and_unload() if trainer.is_peft_model else wrapper.policy
+        models.save(policy, tokenizer, ctx.stage_dir, trained_by="ppo")
+        models.save(wrapper.value_model, tokenizer, ctx.stage_dir / "value_model", trained_by="ppo")
+        trainer.state.save_to_json(str(ctx.stage_dir / "trainer_state.json"))
+        shutil.rmtree(ctx.stage_dir / "checkpoints", ignore_errors=True)
+    trainer.accelerator.wait_for_everyone()   # the evaluation loads the saved policy on every process
 
 
 def trl_metrics(trainer) -> dict:
