@@ -6,7 +6,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from hfpipeline import data, models, training
+from hfpipeline import data, handoff, models, training
 from hfpipeline.errors import UserError
 from hfpipeline.files import read_json, read_jsonl, write_text_atomic
 
@@ -30,10 +30,11 @@ def run(stage, ctx) -> dict:
     from transformers import AutoModelForSequenceClassification, DataCollatorWithPadding, Trainer, TrainingArguments
 
     tokenizer = models.stage_tokenizer(stage, ctx)
+    handoff.check_model_tokenizer(stage, ctx, tokenizer)
     model = build(AutoModelForSequenceClassification, stage, ctx, tokenizer, names)
     length = max_length(stage, model)
     encoded = {split: encode(ds, tokenizer, names, pair, length) for split, ds in dd.items()}
-    truncated = sum(len(ids) >= length for ids in encoded["train"]["input_ids"])
+    truncated = sum(len(row) >= length for row in encoded["train"]["input_ids"])
     if truncated:
         print(f"[{stage.name}] warning: {truncated} of {len(dd['train'])} train texts are longer than max_length "
               f"({length} tokens) and were truncated. Raise max_length to read more", file=sys.stderr)
@@ -105,7 +106,7 @@ def check_columns(dd, block: dict, pair: bool) -> None:
                                 f"text. Map {column}_field to a text column")
             missing = next((i for i, v in enumerate(ds[column]) if v is None), None)
             if missing is not None:
-                raise UserError(f"{source(block, split)}: {split} row {missing + 1}: {field} is empty. "
+                raise UserError(f"{source(block, split)}: a {split} row has no {field} ({str(ds[missing])[:80]}). "
                                 f"Fill it in or remove the row")
         if not len(ds):
             raise UserError(f"{source(block, split)}: {split} split has no rows")
@@ -233,6 +234,9 @@ def write_predictions(path: Path, ds, gold, probs, names: list[str], pair: bool)
 
 def predict_command(args) -> int:
     """`hfpipeline classify MODEL_OR_RUN_DIR [TEXT ...] [--file F]`: print label and probability per input."""
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()   # no "Loading weights" bar around the answers
     inputs = read_inputs(args.texts, args.file)
     model, tokenizer, length = load_classifier(args.model)
     for (text, text_pair), (label, prob) in zip(inputs, predict(model, tokenizer, inputs, length)):
@@ -295,15 +299,15 @@ def load_classifier(path: str):
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
     folder = classifier_dir(path)
-    handoff = models.read_handoff(folder) or {}
-    kwargs = label_config(handoff["labels"]) if handoff.get("labels") else {}
+    info = models.read_handoff(folder) or {}
+    kwargs = label_config(info["labels"]) if info.get("labels") else {}
     if not kwargs and (Path(folder) / "config.json").is_file():
         architectures = AutoConfig.from_pretrained(folder).architectures or []
         if not any(a.endswith("ForSequenceClassification") for a in architectures):
             raise UserError(f"{folder}: holds a {', '.join(architectures) or 'model'}, not a sequence classifier. "
                             f"Point at a classify stage's output")
     model = models.load_model(AutoModelForSequenceClassification, folder, **kwargs)
-    length = handoff.get("max_length") or min(MAX_LENGTH, getattr(model.config, "max_position_embeddings", None) or MAX_LENGTH)
+    length = info.get("max_length") or min(MAX_LENGTH, getattr(model.config, "max_position_embeddings", None) or MAX_LENGTH)
     return model.eval(), models.load_tokenizer(folder), length
 
 
