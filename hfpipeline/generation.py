@@ -21,6 +21,7 @@ Loaded = namedtuple("Loaded", "model tokenizer source chat")   # chat: wrap prom
 def load_for_generation(path: str) -> Loaded:
     """A causal LM + left-padding tokenizer from a model folder, RUN_DIR/STAGE, a run dir (its last causal LM
     stage that is done) or a Hub id."""
+    import torch
     from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
 
@@ -31,6 +32,10 @@ def load_for_generation(path: str) -> Loaded:
         raise UserError(f"{path}: holds no model (no config.json). Give a model folder, a run dir or RUN_DIR/STAGE")
     if not folder.exists() and (path.startswith((".", "/", "~")) or path.count("/") > 1):
         raise UserError(f"{path}: no such folder. Give a model folder, a run dir or RUN_DIR/STAGE")
+    archs = (models.read_handoff(folder) or {}).get("architectures") or []
+    if archs and not is_causal(archs):
+        raise UserError(f"{folder}: holds a {', '.join(archs)}, not a causal language model. Give a pretrain, sft, "
+                        "dpo or ppo stage")
     bars = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()   # no "Loading weights" bar between the user and the completions
     try:
@@ -40,6 +45,8 @@ def load_for_generation(path: str) -> Loaded:
     finally:
         if bars:
             hf_logging.enable_progress_bar()
+    if torch.cuda.is_available():
+        model.to("cuda")
     tokenizer = models.load_tokenizer(str(folder))
     tokenizer.padding_side = "left"        # generation continues each prompt from its last token
     tokenizer.truncation_side = "left"     # over-long prompts keep their end
@@ -54,10 +61,14 @@ def last_causal_stage(run_dir: Path) -> str:
     for entry in reversed(stages):
         if entry.get("status") == "done" and entry.get("kind") in CAUSAL_KINDS:
             archs = (models.read_handoff(run_dir / entry["name"]) or {}).get("architectures") or []
-            if not archs or any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in archs):
+            if not archs or is_causal(archs):
                 return entry["name"]
     raise UserError(f"{run_dir}: no finished {'/'.join(CAUSAL_KINDS)} stage holding a causal LM. "
                     "Run the recipe first, or give RUN_DIR/STAGE")
+
+
+def is_causal(architectures: list[str]) -> bool:
+    return any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in architectures)
 
 
 def generate(model, tokenizer, prompts: list[str], max_new_tokens: int = 64, temperature: float = 1.0,
@@ -79,7 +90,7 @@ def generate(model, tokenizer, prompts: list[str], max_new_tokens: int = 64, tem
     out = []
     for start in tqdm(range(0, len(texts), BATCH), desc="generating", unit="batch", disable=not progress):
         batch = tokenizer(texts[start:start + BATCH], return_tensors="pt", padding=True, truncation=True,
-                          max_length=limit - max_new_tokens, add_special_tokens=False).to(model.device)
+                          max_length=limit - max_new_tokens, add_special_tokens=not chat).to(model.device)
         with torch.no_grad():
             ids = model.generate(**batch, **sampling, max_new_tokens=max_new_tokens,
                                  num_return_sequences=num_return_sequences, pad_token_id=tokenizer.pad_token_id,

@@ -5,8 +5,9 @@ import io
 import json
 
 import pytest
+from transformers import AutoTokenizer, GPT2Config, GPT2ForSequenceClassification
 
-from hfpipeline import feedback
+from hfpipeline import feedback, models
 from hfpipeline.cli import main
 from hfpipeline.errors import UserError
 from hfpipeline.generation import generate, load_for_generation, sample_responses
@@ -60,6 +61,10 @@ def test_load_for_generation_errors(decoder, tmp_path):
         load_for_generation(str(tmp_path))
     with pytest.raises(UserError, match="no such folder"):
         load_for_generation(str(tmp_path / "missing"))
+    scorer = GPT2ForSequenceClassification(GPT2Config(n_layer=1, n_embd=16, n_head=2, num_labels=1))
+    models.save(scorer, AutoTokenizer.from_pretrained(decoder / "sft"), tmp_path / "reward")
+    with pytest.raises(UserError, match="GPT2ForSequenceClassification, not a causal language model"):
+        load_for_generation(str(tmp_path / "reward"))
     (tmp_path / "run.json").write_text(json.dumps({"stages": [{"name": "tok", "kind": "tokenizer", "status": "done"}]}))
     with pytest.raises(UserError, match="no finished pretrain/sft/dpo/ppo stage"):
         load_for_generation(str(tmp_path))

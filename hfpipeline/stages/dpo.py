@@ -4,7 +4,7 @@ pairs with an implicit shared prompt, or ranked responses expanded to pairs. Hea
 
 import copy
 
-from hfpipeline import data, feedback, handoff, models, policy_eval, training
+from hfpipeline import data, feedback, generation, handoff, models, policy_eval, training
 from hfpipeline.errors import UserError
 from hfpipeline.stages.sft import (VALIDATION_SIZE, add_lora, is_conversational, max_length, set_chat_template,
                                    wants_eval)
@@ -25,9 +25,10 @@ def run(stage, ctx) -> dict:
     # save
     if "ref" in getattr(trainer.model, "peft_config", {}):
         trainer.model.delete_adapter("ref")   # TRL's frozen copy of the adapters, the LoRA reference
-    training.finish(trainer, trainer.processing_class, ctx, prompt_format=prompt_format(stage, ctx, conversational))
+    chat = prompt_format(stage, ctx, conversational) == "chat"
+    training.finish(trainer, trainer.processing_class, ctx, prompt_format="chat" if chat else "text")
     if stage.options.get("eval_prompts") and "config" not in stage.refs["model"]:
-        metrics.update(compare(stage, ctx))
+        metrics.update(compare(stage, ctx, trainer.processing_class, chat))
     return metrics
 
 
@@ -105,10 +106,14 @@ def prompt_format(stage, ctx, conversational: bool) -> str:
     return "chat" if conversational or inherited == "chat" else "text"
 
 
-def compare(stage, ctx) -> dict:
+def compare(stage, ctx, tokenizer, chat: bool) -> dict:
     """Responses of the policy before and after DPO on the eval_prompts: block, and their KL (policy_eval)."""
-    prompts = data.load_splits(stage.options["eval_prompts"], ctx.recipe.seed)["train"]["prompt"]
-    return policy_eval.compare_policies(ctx.ref(stage.refs["model"]), str(ctx.stage_dir), None, list(prompts), ctx)
+    prompts = list(data.load_splits(stage.options["eval_prompts"], ctx.recipe.seed)["train"]["prompt"])
+    before, after = ctx.ref(stage.refs["model"]), str(ctx.stage_dir)
+    if not chat:
+        return policy_eval.compare_policies(before, after, None, prompts, ctx)
+    prompts = [generation.format_prompt(tokenizer, p, chat=True) for p in prompts]   # as the policy was tuned
+    return policy_eval.compare_policies(before, after, None, prompts, ctx, add_special_tokens=False)
 
 
 def margins(trainer, when: str = "") -> dict:

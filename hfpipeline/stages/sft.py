@@ -76,7 +76,7 @@ def load_data(stage, ctx):
 
 def wants_eval(stage, ctx) -> bool:
     """Evaluate unless the recipe turns evaluation off (eval_strategy: no)."""
-    return {**ctx.recipe.defaults, **stage.train}.get("eval_strategy", "epoch") != "no"
+    return {**ctx.recipe.defaults, **stage.train}.get("eval_strategy") != "no"
 
 
 def is_conversational(dataset) -> bool:
