@@ -155,7 +155,8 @@ def check_ppo(stage, ctx) -> dict:
         if info["tokenizer_fingerprint"] != policy["tokenizer_fingerprint"]:
             raise UserError(f"stage {stage.name}: {label} and policy tokenizers differ: {key} {where} fingerprint "
                             f"{info['tokenizer_fingerprint']}, policy {origin(stage.refs['policy'])} fingerprint "
-                            f"{policy['tokenizer_fingerprint']}; {TRL_3595}, so train the {label} from the policy's tokenizer")
+                            f"{policy['tokenizer_fingerprint']}; {TRL_3595}, so train the {label} from the policy's "
+                            "tokenizer")
         if info.get("chat_template_sha") != policy.get("chat_template_sha"):
             raise UserError(f"stage {stage.name}: {label} and policy chat templates differ: {key} {where} template "
                             f"{info.get('chat_template_sha')}, policy {origin(stage.refs['policy'])} template "
@@ -174,9 +175,9 @@ def check_model_tokenizer(stage, ctx, tokenizer, key: str = "model") -> None:
     info = models.read_handoff(ctx.ref(ref))
     mine = models.tokenizer_fingerprint(tokenizer)
     if info and info.get("tokenizer_fingerprint") not in (None, mine):
-        raise UserError(f"stage {stage.name}: tokenizer: {origin(stage.refs['tokenizer'])} (fingerprint {mine}) is not "
-                        f"the tokenizer {key}: {origin(ref)} was trained with (fingerprint {info['tokenizer_fingerprint']}). "
-                        "Drop tokenizer: to use the model's own")
+        raise UserError(f"stage {stage.name}: tokenizer: {origin(stage.refs['tokenizer'])} (fingerprint {mine}) is "
+                        f"not the tokenizer {key}: {origin(ref)} was trained with (fingerprint "
+                        f"{info['tokenizer_fingerprint']}). Drop tokenizer: to use the model's own")
 
 
 def check_prompt_lengths(stage, lengths: list[int], window: int | None, response_length: int, source: str) -> None:
@@ -192,7 +193,8 @@ def check_prompt_lengths(stage, lengths: list[int], window: int | None, response
 
 
 def check_preference_rows(dataset, source: str) -> None:
-    """Every row holds prompt?/chosen/rejected (text or messages) or prompt/responses/ranking; name the first bad row."""
+    """Every row holds prompt?/chosen/rejected (text or messages) or prompt/responses/ranking; name the first bad
+    row."""
     columns = set(dataset.column_names)
     need = ("prompt", "responses", "ranking") if "responses" in columns else ("chosen", "rejected")
     for n, row in enumerate(dataset):

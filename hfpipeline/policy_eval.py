@@ -30,15 +30,17 @@ def compare_policies(before_path: str, after_path: str, reward_path: str | None,
             reward.config.pad_token_id = tokenizer.pad_token_id
             rewards_before = score(reward, tokenizer, queries, responses_before, batch_size)
             rewards_after = score(reward, tokenizer, queries, responses_after, batch_size)
+    none = [0.0] * len(prompts)
     rows = [{"prompt": p, "sft": tokenizer.decode(rb, skip_special_tokens=True),
              "tuned": tokenizer.decode(ra, skip_special_tokens=True),
              **({"reward_sft": round(sb, 4), "reward": round(sa, 4)} if reward_path else {}), "kl": round(k, 4)}
-            for p, rb, ra, sb, sa, k in zip(prompts, responses_before, responses_after,
-                                            rewards_before or [0.0] * len(prompts), rewards_after or [0.0] * len(prompts), kl)]
+            for p, rb, ra, sb, sa, k in zip(prompts, responses_before, responses_after, rewards_before or none,
+                                            rewards_after or none, kl)]
     if _is_main():
         import json
 
-        write_text_atomic(ctx.stage_dir / "samples.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+        lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        write_text_atomic(ctx.stage_dir / "samples.jsonl", lines)
     metrics = {"kl": _mean(kl), "eval_prompts": len(prompts), "eval_temperature": temperature}
     if reward_path:
         metrics.update(mean_reward_sft=_mean(rewards_before), mean_reward=_mean(rewards_after))

@@ -124,7 +124,8 @@ def chain(tmp_path, *stages) -> dict:
      "stages[3].value_model: stage 'tok' is a tokenizer stage"),
     ({"policy": "pre", "reward_model": "rm"}, "stages[3].data: missing. A ppo stage needs data: with a prompt column"),
     ({"policy": TINY_GPT, "reward_model": "rm", "data": "PROMPTS"},
-     "stages[3].policy: a ppo stage tunes trained models: name an earlier stage, a folder or a Hub id, not from_config"),
+     "stages[3].policy: a ppo stage tunes trained models: name an earlier stage, a folder or a Hub id, "
+     "not from_config"),
     ({"policy": "pre", "reward_model": "rm", "data": "PROMPTS", "eval_prompts": "demo:promts"},
      "stages[3].eval_prompts.path: no demo dataset 'promts' (did you mean 'prompts'?)"),
 ])

@@ -147,8 +147,9 @@ def test_prompts_are_rendered_as_the_policy_saw_them(decoder):
 
     tok = models.load_tokenizer(str(decoder / "sft"))
     plain = DatasetDict({"train": Dataset.from_list([{"prompt": "How do I cook rice?"}])})
-    assert ppo.as_policy_saw_them(plain, tok, {"prompt_format": "text"})[0]["train"][0]["prompt"] == "How do I cook rice?"
-    messages = DatasetDict({"train": Dataset.from_list([{"prompt": [{"role": "user", "content": "How do I cook rice?"}]}])})
+    question = "How do I cook rice?"
+    assert ppo.as_policy_saw_them(plain, tok, {"prompt_format": "text"})[0]["train"][0]["prompt"] == question
+    messages = DatasetDict({"train": Dataset.from_list([{"prompt": [{"role": "user", "content": question}]}])})
     with pytest.raises(UserError, match="no chat template"):
         ppo.as_policy_saw_them(messages, tok, {"prompt_format": "text"})
     tok.chat_template = "{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }}\n{% endfor %}<assistant>"

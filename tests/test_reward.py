@@ -1,5 +1,6 @@
-"""reward stage: pairwise accuracy on held-out pairs rises, tied input/output embeddings save and reload, pairs with an
-implicit prompt train, ranked rows expand into pairs. Also home of the tiny reward model test_ppo and test_handoff reuse."""
+"""reward stage: pairwise accuracy on held-out pairs rises, tied input/output embeddings save and reload, pairs with
+an implicit prompt train, ranked rows expand into pairs. Also home of the tiny reward model test_ppo and test_handoff
+reuse."""
 
 import json
 from pathlib import Path
@@ -24,7 +25,8 @@ def reward_run(tmp_path_factory) -> Path:
     root.mkdir(exist_ok=True)
     data = write_jsonl(root / "prefs.jsonl", preferences(120))
     hfpipeline.run({"name": "tiny-reward", "seed": 0, "output_dir": str(run_dir), "stages": [
-        {"name": "rm", "kind": "reward", "model": str(decoder / "sft"), "data": {"path": str(data), "validation_size": 24},
+        {"name": "rm", "kind": "reward", "model": str(decoder / "sft"),
+         "data": {"path": str(data), "validation_size": 24},
          "train": {"max_steps": 24, "learning_rate": 1e-3, "per_device_train_batch_size": 8, "logging_steps": 4}}]},
         overwrite=True)
     return run_dir
@@ -104,7 +106,8 @@ def test_ranked_rows_expand_into_pairs_and_train(decoder, tmp_path):
     data = write_jsonl(tmp_path / "ranked.jsonl", ranked_rows(40))
     run_dir = tmp_path / "run"
     hfpipeline.run({"name": "ranked", "seed": 0, "output_dir": str(run_dir), "stages": [
-        {"name": "rm", "kind": "reward", "model": str(decoder / "sft"), "data": {"path": str(data), "validation_size": 4},
+        {"name": "rm", "kind": "reward", "model": str(decoder / "sft"),
+         "data": {"path": str(data), "validation_size": 4},
          "train": {"max_steps": 16, "learning_rate": 1e-3, "per_device_train_batch_size": 8}}]})
     metrics = json.loads((run_dir / "rm/metrics.json").read_text())
     assert (metrics["train_pairs"], metrics["eval_pairs"]) == (36 * 3, 4 * 3)   # K*(K-1)/2 pairs per ranked row

@@ -54,7 +54,8 @@ def final_metrics(run_dir: Path) -> dict:
 
 @pytest.mark.slow
 def test_accelerate_launch_gives_the_same_result(tmp_path):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "ACCELERATE_DISABLE_RICH": "1"}
+    # accelerate launch sets OMP_NUM_THREADS (to 1 unless it is set): give both runs the same, or float sums differ
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "ACCELERATE_DISABLE_RICH": "1", "OMP_NUM_THREADS": "1"}
     plain = subprocess.run([sys.executable, "-m", "hfpipeline", "run", str(RECIPE), *cli_overrides(tmp_path / "plain")],
                            env=env, capture_output=True, text=True)
     assert plain.returncode == 0, plain.stderr[-2000:]

@@ -59,8 +59,8 @@ def encode_prompts(stage, ctx, tokenizer, infos: dict, args):
                                      f"{name} prompts")
     batch = args.per_device_train_batch_size * args.gradient_accumulation_steps
     if len(encoded["train"]) < batch:
-        raise UserError(f"stage {stage.name}: {len(encoded['train'])} training prompts, fewer than one batch of {batch}. "
-                        "Add prompts or lower train.per_device_train_batch_size")
+        raise UserError(f"stage {stage.name}: {len(encoded['train'])} training prompts, fewer than one batch of "
+                        f"{batch}. Add prompts or lower train.per_device_train_batch_size")
     return prompts, encoded, chat
 
 
@@ -73,8 +73,9 @@ def load_models(stage, ctx, tokenizer) -> tuple:
     value_ref = stage.refs.get("value_model") or stage.refs["reward_model"]
     policy = models.build_model(AutoModelForCausalLM, stage.refs["policy"], ctx, tokenizer)
     reference = None if stage.peft else models.build_model(AutoModelForCausalLM, stage.refs["policy"], ctx, tokenizer)
-    reward = models.build_model(AutoModelForSequenceClassification, stage.refs["reward_model"], ctx, tokenizer, num_labels=1)
-    value = models.build_model(AutoModelForSequenceClassification, value_ref, ctx, tokenizer, num_labels=1)
+    scorer = AutoModelForSequenceClassification
+    reward = models.build_model(scorer, stage.refs["reward_model"], ctx, tokenizer, num_labels=1)
+    value = models.build_model(scorer, value_ref, ctx, tokenizer, num_labels=1)
     for model in (policy, reference, reward, value):
         if model is not None:
             model.config.pad_token_id = tokenizer.pad_token_id
@@ -111,12 +112,13 @@ def load_prompts(stage, ctx):
         if bad is not None:
             raise UserError(f"stage {stage.name}: {name}: row {bad + 1}: 'prompt' is missing or empty. "
                             "Every row needs a prompt: a string, or a list of {role, content} messages")
-    return DatasetDict({"train": splits["train"].select_columns(["prompt"]), "eval": held_out.select_columns(["prompt"])})
+    return DatasetDict({"train": splits["train"].select_columns(["prompt"]),
+                        "eval": held_out.select_columns(["prompt"])})
 
 
 def as_policy_saw_them(prompts, tokenizer, policy_info: dict):
-    """Prompts as text the way the policy saw them in SFT, and whether its chat template rendered them:
-    messages (conversational prompts) and, for a chat-tuned policy (prompt_format: chat), plain prompts as user turns."""
+    """Prompts as text the way the policy saw them in SFT, and whether its chat template rendered them: messages
+    (conversational prompts) and, for a chat-tuned policy (prompt_format: chat), plain prompts as user turns."""
     conversational = isinstance(prompts["train"][0]["prompt"], list)
     if not conversational and policy_info.get("prompt_format") != "chat":
         return prompts, False
