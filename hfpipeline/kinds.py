@@ -19,7 +19,8 @@ DATA_KEYS = {
 class Kind:
     config: str | None                         # config class whose fields `train:` holds
     refs: tuple[str, ...] = ()                 # keys that name a model or tokenizer
-    options: dict = field(default_factory=dict)  # other stage keys -> type ("int", "str", ...) or tuple of choices
+    options: dict = field(default_factory=dict)  # other stage keys -> type ("int", "str", ...), tuple of choices,
+                                                 # or {key: type} for a mapping holding only those keys
     fields: dict = field(default_factory=dict)   # data-block keys naming columns -> default column name
     columns: tuple = ()                        # alternatives of required columns (after renaming), any one will do
     headline: str | tuple = "train_loss"       # the metric shown in the run summary (a tuple: first one present)
@@ -27,6 +28,10 @@ class Kind:
 
 
 TEXT = {"text_field": "text"}
+# GenerationConfig fields a seq2seq stage's generation: may set (checked without importing transformers).
+GENERATION = {"num_beams": "int", "max_new_tokens": "int", "min_new_tokens": "int", "length_penalty": "float",
+              "no_repeat_ngram_size": "int", "encoder_no_repeat_ngram_size": "int", "repetition_penalty": "float",
+              "early_stopping": "bool", "do_sample": "bool", "temperature": "float", "top_k": "int", "top_p": "float"}
 PREFERENCE_COLUMNS = (("prompt", "chosen", "rejected"), ("chosen", "rejected"), ("prompt", "responses", "ranking"))
 
 KINDS = {
@@ -65,7 +70,7 @@ KINDS = {
     "seq2seq": Kind(
         config="Seq2SeqTrainingArguments", refs=("model", "tokenizer"),
         options={"task": ("summarize", "translate"), "prefix": "str", "max_source_length": "int",
-                 "max_target_length": "int", "generation": "dict"},
+                 "max_target_length": "int", "generation": GENERATION},
         fields={"source_field": "source", "target_field": "target"},
         columns=(("source", "target"),), headline=("rougeL", "sacrebleu")),
     "sample": Kind(

@@ -225,7 +225,9 @@ def _validate_stage(raw, i: int, seen: list[str], all_names: list, problems: Pro
     options = {}
     for key, spec in kind.options.items():
         if key in raw:
-            if (msg := check_value(raw[key], spec)) is not None:
+            if isinstance(spec, dict):
+                _check_mapping(raw[key], spec, at + (key,), problems)
+            elif (msg := check_value(raw[key], spec)) is not None:
                 problems.add(at + (key,), msg)
             options[key] = raw[key]
     refs = {key: _check_ref(raw[key], at + (key,), seen, all_names, problems) for key in kind.refs if key in raw}
@@ -261,6 +263,20 @@ def _check_fields(values: dict, config: str, at: tuple, problems: Problems) -> N
             problems.add(at + (key,), msg)
         elif fields[key]["type"] == "float" and isinstance(value, str):
             values[key] = float(value)   # YAML reads 1e-4 as a string; the field wants a float
+
+
+def _check_mapping(value, spec: dict, at: tuple, problems: Problems) -> None:
+    """A mapping option (e.g. seq2seq generation:): only the keys in `spec`, each value of its type."""
+    if not isinstance(value, dict):
+        problems.add(at, f"expected a mapping of {', '.join(spec)}")
+        return
+    for key, item in value.items():
+        if key not in spec:
+            problems.add(at + (key,), f"unknown setting{suggest(key, spec)}. Settings: {', '.join(spec)}")
+        elif (msg := check_value(item, spec[key])) is not None:
+            problems.add(at + (key,), msg)
+        elif spec[key] == "float" and isinstance(item, str):
+            value[key] = float(item)
 
 
 def _check_ref(value, at: tuple, seen: list[str], all_names: list, problems: Problems) -> dict | None:
