@@ -40,9 +40,9 @@ class Context:
         """A model/tokenizer reference as something from_pretrained takes (folder or Hub id)."""
         if ref is None:
             return None
-        if "stage" in ref:
-            return str(self.run_dir / ref["stage"])
-        return ref.get("dir") or ref.get("hub")
+        if "stage" in ref:   # absolute: LoRA adapters record their base model's path, which must work from anywhere
+            return str((self.run_dir / ref["stage"]).resolve())
+        return str(Path(ref["dir"]).resolve()) if "dir" in ref else ref.get("hub")
 
 
 def run_command(args) -> int:

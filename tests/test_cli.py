@@ -63,3 +63,13 @@ def test_validate_ok_output(tmp_path, capsys):
     recipe.write_text("name: ok\nstages:\n  - {name: tok, kind: tokenizer, data: demo:corpus}\n")
     assert main(["validate", str(recipe)]) == 0
     assert "OK (1 stages: tok)" in capsys.readouterr().out
+
+
+def test_overrides_may_follow_options():
+    from hfpipeline.cli import build_parser
+
+    args, extra = build_parser().parse_known_args(["run", "r.yaml", "--overwrite", "seed=3"])
+    assert extra == ["seed=3"]
+    assert main(["run", "no-such.yaml", "--overwrite", "seed=3"]) == 2   # parsed; fails on the missing file
+    with pytest.raises(SystemExit):
+        main(["run", "r.yaml", "--frobnicate"])
