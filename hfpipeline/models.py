@@ -90,9 +90,11 @@ def describe(model, tokenizer) -> dict:
     """What a stage's output is: model type, head, tokenizer fingerprint, chat template."""
     config = getattr(model, "config", None)
     template = getattr(tokenizer, "chat_template", None)
+    # the class itself: a LoRA reward model's config still names the causal LM its body was loaded from
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
     info = {
         "model_type": getattr(config, "model_type", None),
-        "architectures": getattr(config, "architectures", None) or [type(model).__name__],
+        "architectures": [type(base).__name__],
         "vocab_size": len(tokenizer),
         "tokenizer_fingerprint": tokenizer_fingerprint(tokenizer),
         "chat_template_sha": hashlib.sha256(template.encode()).hexdigest()[:16] if template else None,

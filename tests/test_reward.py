@@ -58,7 +58,7 @@ def scores(model_dir: Path, rows: list[dict]) -> torch.Tensor:
     """Reward of prompt+chosen and prompt+rejected per row, as (n, 2)."""
     from transformers import AutoModelForSequenceClassification
 
-    model = models.load_model(AutoModelForSequenceClassification, str(model_dir)).eval()
+    model = models.load_model(AutoModelForSequenceClassification, str(model_dir), num_labels=1).eval()
     tok = models.load_tokenizer(str(model_dir))
     with torch.no_grad():
         return torch.tensor([[model(**tok(r["prompt"] + r[k] + tok.eos_token, return_tensors="pt")).logits.item()
@@ -127,3 +127,16 @@ def test_demote_tags_move_tagged_responses_last(decoder, tmp_path):
         pairs = reward.load_pairs(stage, ctx)
         assert len(pairs["train"]) == 12 and len(pairs["validation"]) == 9
         assert (pairs["train"][0]["chosen"], pairs["train"][0]["rejected"]) == first_pair
+
+
+def test_lora_reward_model_is_a_scorer_that_reloads_merged(decoder, tmp_path):
+    data = write_jsonl(tmp_path / "prefs.jsonl", preferences(40))
+    run_dir = tmp_path / "run"
+    hfpipeline.run({"name": "lora", "seed": 0, "output_dir": str(run_dir), "stages": [
+        {"name": "rm", "kind": "reward", "model": str(decoder / "sft"), "peft": {"r": 4, "lora_alpha": 8},
+         "data": {"path": str(data), "validation_size": 8},
+         "train": {"max_steps": 4, "per_device_train_batch_size": 8}}]})
+    assert (run_dir / "rm/adapter_config.json").is_file()
+    info = models.read_handoff(run_dir / "rm")
+    assert info["architectures"] == ["GPT2ForSequenceClassification"] and handoff.is_scorer(info)   # what ppo checks
+    assert torch.equal(scores(run_dir / "rm", preferences(3)), scores(run_dir / "rm", preferences(3)))  # head saved
