@@ -129,6 +129,6 @@ def test_dpo_recipe_end_to_end_with_fewer_steps(tmp_cwd):
     assert [s["status"] for s in manifest["stages"]] == ["done"] * 4
     sft, dpo = (json.loads((tmp_cwd / f"run/{name}/metrics.json").read_text()) for name in ("sft", "dpo"))
     assert sft["eval_loss"] < sft["eval_loss_before"]
-    assert dpo["reward_margin"] > dpo["reward_margin_before"] + 0.03 and dpo["reward_accuracy"] > 0.6   # 0.12, 1.0
+    assert dpo["reward_margin"] > dpo["reward_margin_before"] + 0.03 and dpo["reward_accuracy"] > 0.6   # 0.27, 1.0
     assert manifest["summary"][3]["metric"] == "reward_margin" and dpo["eval_prompts"] == 16
     assert len((tmp_cwd / "run/dpo/samples.jsonl").read_text().splitlines()) == 16
