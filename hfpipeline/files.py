@@ -14,6 +14,7 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o644)   # mkstemp makes owner-only files; manifests are for everyone who may read the run
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()

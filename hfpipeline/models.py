@@ -50,7 +50,9 @@ def load_model(auto_cls, path: str, trust_remote_code: bool = False, revision: s
 
         base = PeftConfig.from_pretrained(path).base_model_name_or_path
         model = load_model(auto_cls, base, trust_remote_code, **kwargs)
-        return PeftModel.from_pretrained(model, path).merge_and_unload()
+        merged = PeftModel.from_pretrained(model, path).merge_and_unload()
+        merged.name_or_path = merged.config._name_or_path = path   # adapters stacked on top must name this folder as base
+        return merged
     try:
         return auto_cls.from_pretrained(path, trust_remote_code=trust_remote_code, revision=revision, **kwargs)
     except OSError as e:

@@ -78,3 +78,21 @@ def test_inspect_counts_match_the_model(tmp_path, capsys):
     assert main(["inspect", str(tmp_path / "m"), "--text", "word1"]) == 0
     assert "context_window" in capsys.readouterr().out
     assert main(["inspect", str(tmp_path / "nothing-here")]) == 2
+
+
+def test_merged_lora_names_its_own_folder_as_base(tmp_path):
+    tok = make_tokenizer()
+    model = models.build_model(AutoModelForCausalLM, {"config": {"model_type": "gpt2", "n_layer": 1, "n_embd": 16, "n_head": 2}}, ctx_for(tmp_path), tok)
+    models.save(model, tok, tmp_path / "base")
+    lora = models.add_lora(models.load_model(AutoModelForCausalLM, str(tmp_path / "base")), {"r": 2}, "CAUSAL_LM")
+    lora.save_pretrained(tmp_path / "first")
+    merged = models.load_model(AutoModelForCausalLM, str(tmp_path / "first"))
+    second = models.add_lora(merged, {"r": 2}, "CAUSAL_LM")
+    assert second.peft_config["default"].base_model_name_or_path == str(tmp_path / "first")
+
+
+def test_manifests_are_world_readable(tmp_path):
+    from hfpipeline.files import write_json
+
+    write_json(tmp_path / "m.json", {"a": 1})
+    assert (tmp_path / "m.json").stat().st_mode & 0o777 == 0o644
