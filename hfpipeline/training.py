@@ -54,6 +54,12 @@ def train(trainer, ctx) -> dict:
     return {**result.metrics, **loss_ends(trainer)}
 
 
+def first_eval(trainer) -> dict:
+    """Metrics of the evaluation that `eval_on_start` ran before the first step. (Evaluating before train() instead
+    would leave the model unwrapped by DDP under several processes: ranks would train apart.)"""
+    return next((h for h in trainer.state.log_history if "eval_loss" in h), {})
+
+
 def loss_ends(trainer) -> dict:
     """First and last logged training loss: did it fall?"""
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]

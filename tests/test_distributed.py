@@ -20,6 +20,7 @@ LOSS_TOLERANCE = 1e-4   # fp32 sums in another order (4+4 rows, gloo all-reduce 
 # the hashes are gathered over torch.distributed (gloo) and rank 0 writes them beside this script.
 RANKS_SCRIPT = '''
 import hashlib, json, sys
+from pathlib import Path
 
 import torch
 import torch.distributed as dist

@@ -180,6 +180,9 @@ def build(auto_cls, stage, ctx, tokenizer, names: list[str]):
                         f"{str(e).splitlines()[0]}") from None
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id
+    # classification heads ignore num_items_in_batch; without this the Trainer scales the logged loss by
+    # processes x accumulation steps (huggingface/transformers#47688)
+    model.accepts_loss_kwargs = False
     if len(tokenizer) > model.get_input_embeddings().num_embeddings:
         raise UserError(f"stage {stage.name}: the tokenizer has {len(tokenizer)} tokens but the model only "
                         f"{model.get_input_embeddings().num_embeddings} embeddings. Use the model's own tokenizer")

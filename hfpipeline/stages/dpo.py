@@ -17,11 +17,11 @@ MARGINS = {"eval_rewards/margins": "reward_margin", "eval_rewards/accuracies": "
 
 def run(stage, ctx) -> dict:
     trainer, evaluating, conversational = build_trainer(stage, ctx)
-    metrics = margins(trainer, "before") if evaluating else {}
-    # train
-    metrics.update(training.train(trainer, ctx))
+    # train (eval_on_start measures the "before" numbers inside training)
+    metrics = training.train(trainer, ctx)
     if evaluating:
-        metrics.update(margins(trainer))
+        metrics.update(margins(training.first_eval(trainer), "before"))
+        metrics.update(margins(trainer.evaluate()))
     # save
     if "ref" in getattr(trainer.model, "peft_config", {}):
         trainer.model.delete_adapter("ref")   # TRL's frozen copy of the adapters, the LoRA reference
@@ -48,7 +48,7 @@ def build_trainer(stage, ctx):
     reference = build_reference(stage, ctx, tokenizer, policy)
     policy = add_lora(policy, stage, ctx)
     # trainer: max_length counts prompt + response tokens
-    args = training.build_args(DPOConfig, stage, ctx, max_length=max_length(policy))
+    args = training.build_args(DPOConfig, stage, ctx, max_length=max_length(policy), eval_on_start="validation" in splits)
     trainer = DPOTrainer(model=policy, ref_model=reference, args=args, processing_class=tokenizer,
                          train_dataset=splits["train"], eval_dataset=splits.get("validation"))
     return trainer, "validation" in splits, conversational
@@ -116,8 +116,7 @@ def compare(stage, ctx, tokenizer, chat: bool) -> dict:
     return policy_eval.compare_policies(before, after, None, prompts, ctx, add_special_tokens=False)
 
 
-def margins(trainer, when: str = "") -> dict:
+def margins(metrics: dict, when: str = "") -> dict:
     """Implicit reward margin and accuracy (chosen > rejected) on the validation split, plus the DPO loss."""
-    metrics = trainer.evaluate()
     found = {ours: metrics[theirs] for theirs, ours in MARGINS.items() if theirs in metrics}
     return {f"{k}_{when}": v for k, v in found.items()} if when else found

@@ -29,11 +29,11 @@ EXTRA_COLUMNS = ("tools", "chat_template_kwargs")   # columns TRL reads besides 
 
 def run(stage, ctx) -> dict:
     trainer, evaluating, conversational = build_trainer(stage, ctx)
-    metrics = evaluate(trainer, "before") if evaluating else {}
-    # train
-    metrics.update(training.train(trainer, ctx))
+    # train (eval_on_start measures the "before" numbers inside training)
+    metrics = training.train(trainer, ctx)
     if evaluating:
-        metrics.update(evaluate(trainer))
+        metrics.update(pick(training.first_eval(trainer), "before"))
+        metrics.update(pick(trainer.evaluate()))
     # save
     training.finish(trainer, trainer.processing_class, ctx, prompt_format="chat" if conversational else "text")
     return metrics
@@ -52,7 +52,7 @@ def build_trainer(stage, ctx):
     set_chat_template(tokenizer, stage.options.get("chat_template"), conversational)
     model = build_policy(stage, ctx, tokenizer)
     # trainer
-    defaults = {**KIND_DEFAULTS, "max_length": max_length(model),
+    defaults = {**KIND_DEFAULTS, "max_length": max_length(model), "eval_on_start": "validation" in splits,
                 "assistant_only_loss": conversational and assistant_mask_possible(tokenizer)}
     args = training.build_args(SFTConfig, stage, ctx, **defaults)
     trainer = SFTTrainer(model=model, args=args, processing_class=tokenizer,
@@ -137,8 +137,7 @@ def add_lora(model, stage, ctx):
     return model
 
 
-def evaluate(trainer, when: str = "") -> dict:
-    """eval_loss (and TRL's token accuracy) on the validation split; `when`="before" renames them *_before."""
-    metrics = trainer.evaluate()
+def pick(metrics: dict, when: str = "") -> dict:
+    """eval_loss (and TRL's token accuracy) from evaluation metrics; `when`="before" renames them *_before."""
     keep = {k: v for k, v in metrics.items() if k in ("eval_loss", "eval_mean_token_accuracy")}
     return {f"{k}_{when}": v for k, v in keep.items()} if when else keep
