@@ -15,7 +15,7 @@ import yaml
 from hfpipeline import data_refs
 from hfpipeline.errors import RecipeErrors, UserError
 from hfpipeline.handoff import check_stage_refs
-from hfpipeline.kinds import DATA_KEYS, KINDS, stage_keys
+from hfpipeline.kinds import KINDS, stage_keys
 from hfpipeline.schema import check_value, config_fields, suggest
 
 TOP_KEYS = {"name": "str", "seed": "int", "output_dir": "str", "defaults": "dict", "stages": "list"}
@@ -257,6 +257,8 @@ def _check_fields(values: dict, config: str, at: tuple, problems: Problems) -> N
     """Check keys and value types against a config class's fields."""
     fields = config_fields(config)
     for key, value in values.items():
+        if value is False and "no" in fields.get(key, {}).get("choices", ()):
+            values[key] = value = "no"   # YAML 1.1 reads `eval_strategy: no` as false
         if key not in fields:
             problems.add(at + (key,), f"not a field of {config}{suggest(key, fields)}")
         elif (msg := check_value(value, fields[key])) is not None:

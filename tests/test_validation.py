@@ -112,3 +112,8 @@ def test_refs_are_classified(tmp_path):
 def test_missing_recipe_file():
     with pytest.raises(UserError, match="nope.yaml: no such recipe file"):
         load_recipe("nope.yaml")
+
+
+def test_yaml_no_is_the_string_no_for_strategy_fields(tmp_path):
+    recipe = load_recipe(_recipe_dict(tmp_path), ["stages.lm.train.eval_strategy=no", "stages.lm.train.save_strategy=no"])
+    assert recipe.stage("lm").train["eval_strategy"] == "no" and recipe.stage("lm").train["save_strategy"] == "no"
