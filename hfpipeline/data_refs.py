@@ -1,11 +1,11 @@
 """Data blocks of a recipe: resolve `demo:NAME` and local paths, and check files cheaply (no `datasets` import)."""
 
 import csv
-import json
 from pathlib import Path
 
 from hfpipeline import feedback
 from hfpipeline.errors import UserError
+from hfpipeline.files import iter_jsonl
 from hfpipeline.kinds import DATA_KEYS, Kind
 from hfpipeline.schema import check_value, suggest
 
@@ -13,7 +13,8 @@ DEMO_DIR = Path(__file__).with_name("demo")
 FORMATS = (".jsonl", ".json", ".csv", ".parquet")
 SPLITS = ("train", "validation", "test")
 RANKED_COLUMNS = ("prompt", "responses", "ranking")   # a row ranking K responses (kinds that take preferences)
-SCAN_BYTES = 64 * 1024 * 1024  # files larger than this are only checked on their first rows
+SCAN_LINES = 1_000_000  # longer JSONL files are only checked on their first lines
+SCAN_BYTES = 64 * 1024 * 1024  # and CSV files on their first bytes
 
 
 def demo_names() -> list[str]:
@@ -118,23 +119,14 @@ def _scan(file: Path) -> set[str]:
             columns = set(reader.fieldnames or ())
             rows = sum(1 for _ in reader)
         else:
-            for lineno, line in enumerate(f, 1):
-                if f.tell() > SCAN_BYTES and columns is not None:
-                    break
-                try:
-                    text = line.decode("utf-8")
-                except UnicodeDecodeError:
-                    raise ValueError(f"{file}:{lineno}: not valid UTF-8. Re-save the file as UTF-8") from None
-                if not text.strip():
-                    continue
-                try:
-                    row = json.loads(text)
-                except json.JSONDecodeError as e:
-                    raise ValueError(f"{file}:{lineno}: not valid JSON ({e.msg}). Each line must be one JSON object") from None
-                if not isinstance(row, dict):
-                    raise ValueError(f"{file}:{lineno}: expected a JSON object, got {type(row).__name__}")
-                columns = set(row) if columns is None else columns
-                rows += 1
+            try:
+                for lineno, row in iter_jsonl(file):
+                    columns = set(row) if columns is None else columns
+                    rows += 1
+                    if lineno >= SCAN_LINES:
+                        break
+            except UserError as e:
+                raise ValueError(str(e)) from None
     if not rows:
         raise ValueError(f"{file}: no rows. The file is empty")
     return columns

@@ -46,12 +46,8 @@ def append_jsonl(path: str | Path, row: dict) -> None:
         os.close(fd)
 
 
-def read_jsonl(path: str | Path) -> list[dict]:
-    """Read a JSONL file of objects; a bad line raises UserError naming file and line."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such file")
-    rows = []
+def iter_jsonl(path: str | Path):
+    """Yield (line number, object) of a JSONL file; a bad line raises UserError naming file and line."""
     with open(path, "rb") as f:
         for lineno, raw in enumerate(f, 1):
             try:
@@ -66,5 +62,12 @@ def read_jsonl(path: str | Path) -> list[dict]:
                 raise UserError(f"{path}:{lineno}: not valid JSON ({e.msg}). Each line must be one JSON object") from None
             if not isinstance(row, dict):
                 raise UserError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
-            rows.append(row)
-    return rows
+            yield lineno, row
+
+
+def read_jsonl(path: str | Path) -> list[dict]:
+    """Read a JSONL file of objects; a bad line raises UserError naming file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such file")
+    return [row for _, row in iter_jsonl(path)]
