@@ -152,21 +152,22 @@ def test_fit_words_prefers_a_sentence_end_and_never_exceeds():
 
 
 def cut(stage: str, steps: int, test_size: int) -> list[str]:
-    """Overrides that shrink a shipped recipe to a quick run."""
+    """Overrides that shrink a shipped recipe to a quick run (greedy decoding for the scored split)."""
     return [f"stages.{stage}.train.max_steps={steps}", f"stages.{stage}.data.test_size={test_size}",
-            f"stages.{stage}.data.max_rows=400", f"stages.{stage}.train.logging_steps=5"]
+            f"stages.{stage}.data.max_rows=400", f"stages.{stage}.train.logging_steps=5",
+            f"stages.{stage}.generation.num_beams=1"]
 
 
 @pytest.mark.slow
 def test_summarize_recipe_scores_rouge_and_the_lead_baseline(tmp_cwd, capsys):
-    overrides = ["output_dir=run"] + cut("summarize", 40, 20)
+    overrides = ["output_dir=run"] + cut("summarize", 40, 12)
     assert main(["run", str(REPO / "recipes/summarize.yaml"), *overrides]) == 0
     stage = tmp_cwd / "run" / "summarize"
     metrics = json.loads((stage / "metrics.json").read_text())
     assert metrics["loss_last"] < metrics["loss_first"]
     assert {"rouge1", "rouge2", "rougeL", "rougeLsum", "lead_rougeL", "lead_n"} <= set(metrics)
     rows = read_jsonl(stage / "predictions.jsonl")
-    assert len(rows) == 20
+    assert len(rows) == 12
     # the lead-N figure, recomputed with rouge_score itself
     scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
     lead = [seq2seq_scores.lead(r["source"], metrics["lead_n"]) for r in rows]
@@ -180,7 +181,7 @@ def test_summarize_recipe_scores_rouge_and_the_lead_baseline(tmp_cwd, capsys):
 
 @pytest.mark.slow
 def test_translate_recipe_scores_bleu_and_chrf(tmp_cwd, capsys):
-    overrides = ["output_dir=run"] + cut("translate", 40, 20)
+    overrides = ["output_dir=run"] + cut("translate", 40, 12)
     assert main(["run", str(REPO / "recipes/translate.yaml"), *overrides]) == 0
     metrics = json.loads((tmp_cwd / "run" / "translate" / "metrics.json").read_text())
     assert metrics["loss_last"] < metrics["loss_first"]
@@ -348,6 +349,15 @@ def test_generation_settings_drive_evaluation_and_are_saved(word_tok, tmp_cwd):
     assert len(rows) == 6 and all(len(r["prediction"].split()) <= 2 for r in rows)
     saved = json.loads((tmp_cwd / "run" / "s2s" / "generation_config.json").read_text())
     assert (saved["max_length"], saved["num_beams"], saved["no_repeat_ngram_size"]) == (3, 2, 1)
+
+
+def test_evaluation_during_training_generates_and_scores_the_validation_split(word_tok, tmp_cwd):
+    write_jsonl(tmp_cwd / "p.jsonl", reverse_rows(30, 0))
+    run_stages(s2s_stage({"path": "p.jsonl", "validation_size": 5}, word_tok,
+                         train={**QUICK, "eval_strategy": "steps", "eval_steps": 1}))
+    history = json.loads((tmp_cwd / "run" / "s2s" / "trainer_state.json").read_text())["log_history"]
+    evals = [h for h in history if "eval_rougeL" in h]
+    assert len(evals) == 2 and all(0 <= h["eval_rougeL"] <= 100 and "eval_lead_rougeL" not in h for h in evals)
 
 
 def test_inconsistent_generation_settings_fail_before_training(word_tok, tmp_cwd):
