@@ -63,7 +63,7 @@ def _load_hub(block: dict):
 def _rename(ds, block: dict):
     """Apply the recipe's *_field mappings: column `review` with text_field: review becomes `text`."""
     for key, column in block.items():
-        if key.endswith("_field") and column:
+        if key.endswith("_field") and isinstance(column, str):
             canonical = key[: -len("_field")]
             if column != canonical and column in ds.column_names:
                 if canonical in ds.column_names:

@@ -38,7 +38,8 @@ def check_block(raw, kind: Kind, at: tuple, add) -> dict | None:
     if not isinstance(raw, dict):
         add(at, "expected {path: FILE} or a path string")
         return None
-    allowed = {**DATA_KEYS, **{k: "str" for k in kind.fields}}
+    # a tokenizer learns from text columns: its text_field may list several
+    allowed = {**DATA_KEYS, **{k: "str|list" if kind.config is None and k == "text_field" else "str" for k in kind.fields}}
     for key, value in raw.items():
         if key not in allowed:
             add(at + (key,), f"not a data key{suggest(key, allowed)}. Keys: {', '.join(sorted(allowed))}")
@@ -137,13 +138,16 @@ def _check_columns(columns: set, block: dict, kind: Kind, path: str, at: tuple, 
     def actual(canonical: str) -> str:
         return block.get(f"{canonical}_field") or canonical
 
-    alternatives = [[actual(c) for c in alt] for alt in kind.columns]
+    def expand(names: list) -> list[str]:   # a listed text_field stands for several columns
+        return [c for name in names for c in (name if isinstance(name, list) else [name])]
+
+    alternatives = [expand([actual(c) for c in alt]) for alt in kind.columns]
     if block.get("text_pair_field"):
         alternatives = [alt + [block["text_pair_field"]] for alt in alternatives]
     if alternatives and not any(all(c in columns for c in alt) for alt in alternatives):
         want = " or ".join("+".join(alt) for alt in alternatives)
-        canonical = next(c for c in kind.columns[0] if actual(c) not in columns) if any(
-            actual(c) not in columns for c in kind.columns[0]) else kind.columns[0][0]
+        canonical = next((c for c in kind.columns[0] if not set(expand([actual(c)])) <= columns), kind.columns[0][0])
+        missing = next((c for c in expand([actual(canonical)]) if c not in columns), actual(canonical))
         fix = (f"Map it with {canonical}_field: COLUMN" if f"{canonical}_field" in kind.fields
                else "Rename the column in the file")
-        add(at, f"{path}: missing column {actual(canonical)!r} (needs {want}; has {', '.join(sorted(columns))}). {fix}")
+        add(at, f"{path}: missing column {missing!r} (needs {want}; has {', '.join(sorted(columns))}). {fix}")

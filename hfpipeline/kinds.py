@@ -39,7 +39,8 @@ KINDS = {
         config=None,
         options={"type": ("bpe", "wordpiece", "unigram"), "vocab_size": "int", "min_frequency": "int",
                  "model_max_length": "int", "lowercase": "bool"},
-        fields=TEXT, columns=(("text",),), headline="vocab_size", needs=()),
+        fields={"text_field": "text"},  # may list several columns, e.g. [en, de]: one vocabulary for both sides
+        columns=(("text",),), headline="vocab_size", needs=()),
     "pretrain": Kind(
         config="TrainingArguments", refs=("model", "tokenizer"),
         options={"objective": ("clm", "mlm"), "block_size": "int", "mlm_probability": "float"},

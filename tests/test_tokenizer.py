@@ -43,3 +43,21 @@ def test_unigram_is_t5_style(trained):
     ids = tok("The film was great.")["input_ids"]
     assert ids[-1] == tok.eos_token_id
     assert tok.decode(ids, skip_special_tokens=True) == "The film was great."
+
+
+def test_text_field_may_list_columns(tmp_path):
+    write_jsonl(tmp_path / "pairs.jsonl", [{"en": f"house garden {i}", "de": f"haus garten {i}"} for i in range(50)])
+    hfpipeline.run({"name": "two", "output_dir": str(tmp_path / "run"), "stages": [
+        {"name": "tok", "kind": "tokenizer", "type": "wordpiece", "vocab_size": 200, "min_frequency": 1,
+         "data": {"path": str(tmp_path / "pairs.jsonl"), "text_field": ["en", "de"]}}]})
+    vocab = AutoTokenizer.from_pretrained(tmp_path / "run/tok").get_vocab()
+    assert {"house", "garden", "haus", "garten"} <= set(vocab)
+
+
+def test_listed_text_columns_are_checked(tmp_path):
+    from hfpipeline.errors import RecipeErrors
+
+    write_jsonl(tmp_path / "pairs.jsonl", [{"en": "a", "de": "b"}])
+    with pytest.raises(RecipeErrors, match="missing column 'fr'"):
+        hfpipeline.load_recipe({"name": "x", "stages": [{"name": "tok", "kind": "tokenizer",
+                                "data": {"path": str(tmp_path / "pairs.jsonl"), "text_field": ["en", "fr"]}}]})

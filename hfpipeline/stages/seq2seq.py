@@ -175,6 +175,9 @@ def build(stage, ctx, tokenizer):
         raise
     if not model.config.is_encoder_decoder:
         raise UserError(refusal)
+    # T5/BART average their own loss and ignore num_items_in_batch; without this the Trainer scales the logged
+    # loss by processes x accumulation steps (huggingface/transformers#47688)
+    model.accepts_loss_kwargs = False
     if len(tokenizer) > model.get_input_embeddings().num_embeddings:
         raise UserError(f"stage {stage.name}: the tokenizer has {len(tokenizer)} tokens but the model only "
                         f"{model.get_input_embeddings().num_embeddings} embeddings. Use the model's own tokenizer")

@@ -15,7 +15,9 @@ SPECIALS = {
 
 def run(stage, ctx) -> dict:
     # data
-    texts = data.load_splits(stage.data, ctx.recipe.seed)["train"]["text"]
+    train = data.load_splits(stage.data, ctx.recipe.seed)["train"]
+    columns = stage.data["text_field"] if isinstance(stage.data["text_field"], list) else ["text"]
+    texts = [t for column in columns for t in train[column]]
     # train
     kind = stage.options.get("type", "bpe")
     opts = stage.options
