@@ -29,6 +29,14 @@ def load_splits(block: dict, seed: int):
     return dd
 
 
+def source_of(block: dict, split: str) -> str:
+    """The file or dataset a split came from, for messages."""
+    path = block.get("path")
+    if isinstance(path, dict):
+        return path.get(split) or path["train"]
+    return path or block.get("hub")
+
+
 def split_off(dd, split: str, size, seed: int):
     """Move `size` (fraction or count) of train into a new split, reproducibly with `seed`."""
     from datasets import DatasetDict

@@ -67,14 +67,6 @@ def run(stage, ctx) -> dict:
 # --- data ------------------------------------------------------------------------------------------------------
 
 
-def source(block: dict, split: str) -> str:
-    """The file or dataset a split came from, for error messages."""
-    path = block.get("path")
-    if isinstance(path, dict):
-        return path.get(split) or path["train"]
-    return path or block.get("hub")
-
-
 def load_splits(stage, ctx):
     """train, validation (else split off train) and test of the stage's data; other splits (imdb's unsupervised)
     and held-out splits without labels (GLUE's test, all -1) are left out."""
@@ -98,18 +90,18 @@ def check_columns(dd, block: dict, pair: bool) -> None:
         for column in wanted:
             field = block.get(f"{column}_field") or column
             if column not in ds.column_names:
-                raise UserError(f"{source(block, split)}: {split} split has no column {field!r} (has "
+                raise UserError(f"{data.source_of(block, split)}: {split} split has no column {field!r} (has "
                                 f"{', '.join(ds.column_names)}). Map it with {column}_field: COLUMN")
             dtype = getattr(ds.features[column], "dtype", None)
             if column != "label" and dtype not in ("string", "large_string"):
-                raise UserError(f"{source(block, split)}: column {field!r} holds {dtype or 'non-text'} values, not "
+                raise UserError(f"{data.source_of(block, split)}: column {field!r} holds {dtype or 'non-text'} values, not "
                                 f"text. Map {column}_field to a text column")
             missing = next((i for i, v in enumerate(ds[column]) if v is None), None)
             if missing is not None:
-                raise UserError(f"{source(block, split)}: a {split} row has no {field} ({str(ds[missing])[:80]}). "
+                raise UserError(f"{data.source_of(block, split)}: a {split} row has no {field} ({str(ds[missing])[:80]}). "
                                 f"Fill it in or remove the row")
         if not len(ds):
-            raise UserError(f"{source(block, split)}: {split} split has no rows")
+            raise UserError(f"{data.source_of(block, split)}: {split} split has no rows")
 
 
 def label_names(dd, block: dict) -> list[str]:
@@ -121,19 +113,19 @@ def label_names(dd, block: dict) -> list[str]:
         for split, ds in dd.items():
             bad = set(ds["label"]) - known
             if bad:
-                raise UserError(f"{source(block, split)}: {split} split has label id {min(bad)}, outside 0-"
+                raise UserError(f"{data.source_of(block, split)}: {split} split has label id {min(bad)}, outside 0-"
                                 f"{len(names) - 1} ({', '.join(names)}). Remove the unlabelled rows")
         return names
     values = set(dd["train"]["label"])
     numeric = all(isinstance(v, int) and not isinstance(v, bool) for v in values)
     names = [str(v) for v in sorted(values)] if numeric else sorted(map(str, values))
     if len(names) < 2:
-        raise UserError(f"{source(block, 'train')}: train split has only one label ({names[0]!r}). "
+        raise UserError(f"{data.source_of(block, 'train')}: train split has only one label ({names[0]!r}). "
                         f"A classifier needs examples of at least two labels")
     for split, ds in dd.items():
         unseen = sorted({str(v) for v in ds["label"]} - set(names))
         if unseen:
-            raise UserError(f"{source(block, split)}: label {unseen[0]!r} appears in the {split} split but never in "
+            raise UserError(f"{data.source_of(block, split)}: label {unseen[0]!r} appears in the {split} split but never in "
                             f"train (train labels: {', '.join(names)}). Add training rows with it or drop those rows")
     return names
 

@@ -1,6 +1,6 @@
 """`seq2seq` stage: fine-tune an encoder-decoder (T5, BART, mT5, ...) for summarisation or translation with
 Seq2SeqTrainer, then generate for the test split and score it (ROUGE + the lead-N baseline, or sacreBLEU + chrF).
-Also `hfpipeline summarize` / `translate` (their code is in hfpipeline.seq2seq_generate)."""
+The `summarize` / `translate` commands live in hfpipeline.seq2seq_generate."""
 
 import json
 import sys
@@ -8,7 +8,7 @@ import sys
 from hfpipeline import data, models, seq2seq_scores, training
 from hfpipeline.errors import UserError
 from hfpipeline.files import write_text_atomic
-from hfpipeline.seq2seq_generate import as_lengths, encoder_window, summarize_command, translate_command  # noqa: F401
+from hfpipeline.seq2seq_generate import as_lengths, encoder_window
 
 MAX_TARGET_LENGTH = 128   # target tokens kept for training, and max_new_tokens unless generation: says otherwise
 
@@ -72,7 +72,7 @@ def clean(dd, stage):
     how many); refuse a split left with no rows."""
     block = stage.data
     for split, ds in dd.items():
-        where = data_source(block, split)
+        where = data.source_of(block, split)
         for column in ("source", "target"):
             name = block.get(f"{column}_field") or column
             if column not in ds.column_names:
@@ -92,14 +92,6 @@ def clean(dd, stage):
             drop = set(empty)
             dd[split] = ds.select([i for i in range(len(ds)) if i not in drop])
     return dd
-
-
-def data_source(block: dict, split: str) -> str:
-    """The file or dataset a split came from, for messages."""
-    path = block.get("path")
-    if isinstance(path, dict):
-        return path.get(split) or path["train"]
-    return path or block.get("hub")
 
 
 def encode(ds, tokenizer, prefix: str, window: int, target_length: int, label: str):
