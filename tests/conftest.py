@@ -30,3 +30,19 @@ def tmp_cwd(tmp_path, monkeypatch):
     """Run the test inside an empty temporary working directory."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def decoder(tmp_path_factory) -> Path:
+    """The tiny decoder run (tok/, sft/) shared by the decoder tests; built once per session."""
+    from test_sft import decoder_run
+
+    return decoder_run(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def reward(tmp_path_factory) -> Path:
+    """The tiny reward-model run (rm/) trained from the shared decoder; built once per session."""
+    from test_reward import reward_run
+
+    return reward_run(tmp_path_factory)

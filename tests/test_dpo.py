@@ -10,12 +10,7 @@ from hfpipeline import models
 from hfpipeline.cli import main
 
 from conftest import REPO, write_jsonl
-from test_sft import decoder_run, preferences, stage_and_ctx
-
-
-@pytest.fixture(scope="session")
-def decoder(tmp_path_factory):
-    return decoder_run(tmp_path_factory)
+from test_sft import preferences, stage_and_ctx
 
 
 def test_dpo_improves_the_implicit_reward_margin(decoder, tmp_path):

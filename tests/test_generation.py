@@ -12,12 +12,7 @@ from hfpipeline.cli import main
 from hfpipeline.errors import UserError
 from hfpipeline.generation import generate, load_for_generation, sample_responses
 
-from test_sft import decoder_run, prompt
-
-
-@pytest.fixture(scope="session")
-def decoder(tmp_path_factory):
-    return decoder_run(tmp_path_factory)
+from test_sft import prompt
 
 
 @pytest.fixture(scope="module")

@@ -12,18 +12,7 @@ from hfpipeline import models
 from hfpipeline.cli import main
 
 from conftest import write_jsonl, write_recipe
-from test_reward import reward_run
-from test_sft import TINY_GPT, decoder_run, preferences, prompt
-
-
-@pytest.fixture(scope="session")
-def decoder(tmp_path_factory) -> Path:
-    return decoder_run(tmp_path_factory)
-
-
-@pytest.fixture(scope="session")
-def reward(tmp_path_factory) -> Path:
-    return reward_run(tmp_path_factory)
+from test_sft import TINY_GPT, preferences, prompt
 
 
 @pytest.fixture

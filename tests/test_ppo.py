@@ -12,21 +12,10 @@ from hfpipeline import handoff, models
 from hfpipeline.errors import UserError
 
 from conftest import write_jsonl
-from test_reward import reward_run
-from test_sft import decoder_run, prompt, stage_and_ctx
+from test_sft import prompt, stage_and_ctx
 
 TINY_PPO = {"total_episodes": 16, "per_device_train_batch_size": 4, "response_length": 8, "num_ppo_epochs": 1,
             "learning_rate": 1e-4}
-
-
-@pytest.fixture(scope="session")
-def decoder(tmp_path_factory) -> Path:
-    return decoder_run(tmp_path_factory)
-
-
-@pytest.fixture(scope="session")
-def reward(tmp_path_factory) -> Path:
-    return reward_run(tmp_path_factory)
 
 
 def ppo_stage(decoder: Path, reward: Path, prompts: Path, **extra) -> dict:

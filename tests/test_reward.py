@@ -5,7 +5,6 @@ reuse."""
 import json
 from pathlib import Path
 
-import pytest
 import torch
 
 import hfpipeline
@@ -30,16 +29,6 @@ def reward_run(tmp_path_factory) -> Path:
          "train": {"max_steps": 24, "learning_rate": 1e-3, "per_device_train_batch_size": 8, "logging_steps": 4}}]},
         overwrite=True)
     return run_dir
-
-
-@pytest.fixture(scope="session")
-def decoder(tmp_path_factory) -> Path:
-    return decoder_run(tmp_path_factory)
-
-
-@pytest.fixture(scope="session")
-def reward(tmp_path_factory) -> Path:
-    return reward_run(tmp_path_factory)
 
 
 def test_accuracy_on_easy_pairs_rises_above_chance(reward):

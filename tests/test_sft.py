@@ -63,11 +63,6 @@ def decoder_run(tmp_path_factory) -> Path:
     return run_dir
 
 
-@pytest.fixture(scope="session")
-def decoder(tmp_path_factory) -> Path:
-    return decoder_run(tmp_path_factory)
-
-
 def stage_and_ctx(tmp_path, stage: dict, seed: int = 0):
     """A validated Stage of a one-stage recipe and its Context, for building a trainer without running it."""
     recipe = load_recipe({"name": "t", "seed": seed, "output_dir": str(tmp_path / "run"), "stages": [stage]})
