@@ -7,9 +7,9 @@ import sys
 from collections import namedtuple
 from pathlib import Path
 
-from hfpipeline import feedback, models
+from hfpipeline import feedback, models, rundir
 from hfpipeline.errors import UserError
-from hfpipeline.files import read_json, read_jsonl, write_text_atomic
+from hfpipeline.files import read_jsonl, write_text_atomic
 
 CAUSAL_KINDS = ("pretrain", "sft", "dpo", "ppo")   # stage kinds whose output can be a causal LM
 BATCH = 16          # prompts per model.generate call
@@ -25,13 +25,7 @@ def load_for_generation(path: str) -> Loaded:
     from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
 
-    folder = Path(path)
-    if (folder / "run.json").is_file():
-        folder = folder / last_causal_stage(folder)
-    if folder.is_dir() and not any((folder / f).is_file() for f in ("config.json", "adapter_config.json")):
-        raise UserError(f"{path}: holds no model (no config.json). Give a model folder, a run dir or RUN_DIR/STAGE")
-    if not folder.exists() and (path.startswith((".", "/", "~")) or path.count("/") > 1):
-        raise UserError(f"{path}: no such folder. Give a model folder, a run dir or RUN_DIR/STAGE")
+    folder = Path(rundir.model_folder(path, kinds=CAUSAL_KINDS, accept=holds_causal_lm))
     archs = (models.read_handoff(folder) or {}).get("architectures") or []
     if archs and not is_causal(archs):
         raise UserError(f"{folder}: holds a {', '.join(archs)}, not a causal language model. Give a pretrain, sft, "
@@ -55,16 +49,10 @@ def load_for_generation(path: str) -> Loaded:
     return Loaded(model, tokenizer, str(folder), chat)
 
 
-def last_causal_stage(run_dir: Path) -> str:
-    """The last stage of a run that is done and saved a causal LM."""
-    stages = read_json(run_dir / "run.json").get("stages", [])
-    for entry in reversed(stages):
-        if entry.get("status") == "done" and entry.get("kind") in CAUSAL_KINDS:
-            archs = (models.read_handoff(run_dir / entry["name"]) or {}).get("architectures") or []
-            if not archs or is_causal(archs):
-                return entry["name"]
-    raise UserError(f"{run_dir}: no finished {'/'.join(CAUSAL_KINDS)} stage holding a causal LM. "
-                    "Run the recipe first, or give RUN_DIR/STAGE")
+def holds_causal_lm(folder: Path) -> bool:
+    """True unless the folder's hand-off record names an architecture that is not a causal LM."""
+    archs = (models.read_handoff(folder) or {}).get("architectures") or []
+    return not archs or is_causal(archs)
 
 
 def is_causal(architectures: list[str]) -> bool:

@@ -4,40 +4,18 @@ tokens, context window — plus architecture family and dtype, for a folder, a r
 import json
 from pathlib import Path
 
+from hfpipeline import rundir
 from hfpipeline.errors import UserError
-from hfpipeline.files import read_json, read_jsonl
+from hfpipeline.files import read_jsonl
 
 CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "n_ctx", "max_sequence_length", "seq_length")
-
-
-def resolve_model_dir(path: str, kinds: tuple[str, ...] | None = None) -> str:
-    """A run dir -> its last done stage holding a model (of `kinds` if given); a folder or Hub id as is."""
-    p = Path(path)
-    if (p / "run.json").is_file():
-        stages = [s for s in read_json(p / "run.json")["stages"] if s["status"] == "done"
-                  and (kinds is None or s["kind"] in kinds) and _holds_model(p / s["name"])]
-        if not stages:
-            want = f" of kind {'/'.join(kinds)}" if kinds else ""
-            raise UserError(f"{path}: no finished stage{want} with a model in this run")
-        return str(p / stages[-1]["name"])
-    if p.is_dir():
-        if not (_holds_model(p) or (p / "tokenizer_config.json").is_file()):
-            raise UserError(f"{path}: neither a run directory nor a model folder (no config.json or adapter_config.json)")
-        return str(p)
-    if path.startswith((".", "/", "~")) or path.count("/") > 1:
-        raise UserError(f"{path}: no such folder")
-    return path  # a Hub id
-
-
-def _holds_model(p: Path) -> bool:
-    return (p / "config.json").is_file() or (p / "adapter_config.json").is_file()
 
 
 def inspect_model(path: str, text: str | None = None) -> dict:
     """Parameters (total, trainable), vocabulary, context window, family, dtype and token count of `text`."""
     from transformers import AutoConfig, AutoTokenizer
 
-    folder = resolve_model_dir(path)
+    folder = rundir.model_folder(path, tokenizer_only=True)
     adapter = Path(folder, "adapter_config.json")
     base = json.loads(adapter.read_text())["base_model_name_or_path"] if adapter.is_file() else folder
     info = {"model": folder}

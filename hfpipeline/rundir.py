@@ -63,6 +63,33 @@ def _quiet() -> None:
     datasets.disable_progress_bars()
 
 
+def model_folder(path: str, kinds: tuple[str, ...] | None = None, accept=None, tokenizer_only: bool = False) -> str:
+    """What a command loads: a model folder or RUN_DIR/STAGE as is; a run dir -> its last finished stage (of
+    `kinds`, passing `accept`) that holds a model; a Hub id as is. A tokenizer-only folder passes if allowed."""
+    p = Path(path)
+    if (p / MANIFEST).is_file():
+        names = [s["name"] for s in read_manifest(p)["stages"] if s["status"] == "done"
+                 and (kinds is None or s["kind"] in kinds) and holds_model(p / s["name"])
+                 and (accept is None or accept(p / s["name"]))]
+        if not names:
+            which = f"{'/'.join(kinds)} stage" if kinds else "stage"
+            raise UserError(f"{path}: no finished {which} holding a model in this run. Run the recipe first, "
+                            "or give RUN_DIR/STAGE")
+        return str(p / names[-1])
+    if p.is_dir():
+        if not (holds_model(p) or (tokenizer_only and (p / "tokenizer_config.json").is_file())):
+            raise UserError(f"{path}: holds no model (no config.json or adapter_config.json). Give a model folder, "
+                            "a run dir or RUN_DIR/STAGE")
+        return str(p)
+    if path.startswith((".", "/", "~")) or path.count("/") > 1:
+        raise UserError(f"{path}: no such folder")
+    return path  # a Hub id
+
+
+def holds_model(folder: Path) -> bool:
+    return (folder / "config.json").is_file() or (folder / "adapter_config.json").is_file()
+
+
 def read_manifest(run_dir: Path) -> dict:
     return read_json(run_dir / MANIFEST)
 

@@ -6,9 +6,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from hfpipeline import models
+from hfpipeline import models, rundir
 from hfpipeline.errors import UserError
-from hfpipeline.files import read_json
 from hfpipeline.seq2seq_scores import sentences
 
 DEFAULT_WINDOW = 512      # encoder window when neither the model nor the tokenizer gives one
@@ -50,30 +49,13 @@ def as_lengths(config):
     return config
 
 
-def model_dir(path: str) -> str:
-    """A model folder, a run dir (its last finished seq2seq stage), run_dir/stage, or a Hub id -> what to load."""
-    folder = Path(path)
-    if (folder / "run.json").is_file():
-        stages = [s["name"] for s in read_json(folder / "run.json")["stages"]
-                  if s["kind"] == "seq2seq" and s["status"] == "done"]
-        if not stages:
-            raise UserError(f"{path}: this run has no finished seq2seq stage. Run it, or point at a model folder")
-        folder = folder / stages[-1]
-    if folder.is_dir():
-        if not any((folder / f).is_file() for f in ("config.json", "adapter_config.json")):
-            raise UserError(f"{folder}: holds no model (no config.json). Point at a finished seq2seq stage or a model folder")
-    elif path.startswith((".", "/", "~")) or path.count("/") > 1:
-        raise UserError(f"{path}: no such folder")
-    return str(folder) if folder.is_dir() else path
-
-
 def load(path: str, task: str) -> Seq2Seq:
     """Model (LoRA adapters merged; on the GPU if there is one), tokenizer, prefix, window and generation settings
     of a seq2seq model."""
     import torch
     from transformers import AutoConfig, AutoModelForSeq2SeqLM, GenerationConfig
 
-    folder = model_dir(path)
+    folder = rundir.model_folder(path, kinds=("seq2seq",))
     config = None
     if (Path(folder) / "config.json").is_file() or not Path(folder).is_dir():
         try:

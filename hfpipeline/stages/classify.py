@@ -6,9 +6,9 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from hfpipeline import data, handoff, models, training
+from hfpipeline import data, handoff, models, rundir, training
 from hfpipeline.errors import UserError
-from hfpipeline.files import read_json, read_jsonl, write_text_atomic
+from hfpipeline.files import read_jsonl, write_text_atomic
 
 MAX_LENGTH = 128          # truncation length (tokens); padding is dynamic, per batch
 VALIDATION_FRACTION = 0.1  # split off train when the data has no validation split
@@ -275,25 +275,11 @@ def read_lines(file: str | None) -> list[str]:
     return lines
 
 
-def classifier_dir(path: str) -> str:
-    """A model folder, a run dir (its last finished classify stage) or run_dir/stage -> the folder to load."""
-    folder = Path(path)
-    if (folder / "run.json").is_file():
-        stages = [s["name"] for s in read_json(folder / "run.json")["stages"]
-                  if s["kind"] == "classify" and s["status"] == "done"]
-        if not stages:
-            raise UserError(f"{path}: this run has no finished classify stage. Run it, or point at a classifier folder")
-        folder = folder / stages[-1]
-    if folder.is_dir() and not any((folder / f).is_file() for f in ("config.json", "adapter_config.json")):
-        raise UserError(f"{folder}: holds no model (no config.json). Point at a finished classify stage or a model folder")
-    return str(folder)
-
-
 def load_classifier(path: str):
     """Model (LoRA adapters merged, eval mode), tokenizer and truncation length of a classifier folder."""
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
-    folder = classifier_dir(path)
+    folder = rundir.model_folder(path, kinds=("classify",))
     info = models.read_handoff(folder) or {}
     kwargs = label_config(info["labels"]) if info.get("labels") else {}
     if not kwargs and (Path(folder) / "config.json").is_file():
