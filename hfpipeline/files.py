@@ -46,6 +46,18 @@ def append_jsonl(path: str | Path, row: dict) -> None:
         os.close(fd)
 
 
+def read_text(path: str | Path) -> str:
+    """A UTF-8 text file's content; a missing file or a bad byte raises UserError naming file (and line)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such file")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        line = path.read_bytes()[: e.start].count(b"\n") + 1
+        raise UserError(f"{path}:{line}: not valid UTF-8. Re-save the file as UTF-8") from None
+
+
 def iter_jsonl(path: str | Path):
     """Yield (line number, object) of a JSONL file; a bad line raises UserError naming file and line."""
     with open(path, "rb") as f:

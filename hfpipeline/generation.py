@@ -9,7 +9,7 @@ from pathlib import Path
 
 from hfpipeline import feedback, models, rundir
 from hfpipeline.errors import UserError
-from hfpipeline.files import read_jsonl, write_text_atomic
+from hfpipeline.files import iter_jsonl, read_text, write_text_atomic
 
 CAUSAL_KINDS = ("pretrain", "sft", "dpo", "ppo")   # stage kinds whose output can be a causal LM
 BATCH = 16          # prompts per model.generate call
@@ -174,17 +174,13 @@ def read_prompts(path: str) -> list[str]:
     if not file.is_file():
         raise UserError(f"{file}: no such file")
     if file.suffix in (".jsonl", ".json"):
-        rows = read_jsonl(file)
-        lines = [n for n, raw in enumerate(file.read_bytes().splitlines(), 1) if raw.strip()]
-        for line, row in zip(lines, rows):
+        rows = list(iter_jsonl(file))
+        for line, row in rows:
             if not isinstance(row.get("prompt"), str) or not row["prompt"].strip():
                 raise UserError(f"{file}:{line}: no 'prompt' text. Each line needs {{\"prompt\": \"...\"}}")
-        prompts = [row["prompt"] for row in rows]
+        prompts = [row["prompt"] for _, row in rows]
     else:
-        try:
-            prompts = [line for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
-        except UnicodeDecodeError as e:
-            raise UserError(f"{file}: not valid UTF-8 (byte {e.start}). Re-save the file as UTF-8") from None
+        prompts = [line for line in read_text(file).splitlines() if line.strip()]
     if not prompts:
         raise UserError(f"{file}: no prompts in it")
     return prompts

@@ -6,7 +6,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from hfpipeline import models, rundir
+from hfpipeline import files, models, rundir
 from hfpipeline.errors import UserError
 from hfpipeline.seq2seq_scores import sentences
 
@@ -141,16 +141,7 @@ def fit_words(text: str, max_words: int) -> str:
 
 def read_text(file: str | None) -> str:
     """A UTF-8 text file's content, or stdin."""
-    if file is None:
-        return sys.stdin.read()
-    path = Path(file)
-    if not path.is_file():
-        raise UserError(f"{file}: no such file")
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        line = path.read_bytes()[: e.start].count(b"\n") + 1
-        raise UserError(f"{file}:{line}: not valid UTF-8. Re-save the file as UTF-8") from None
+    return sys.stdin.read() if file is None else files.read_text(file)
 
 
 def summarize_command(args) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from hfpipeline import data, handoff, models, rundir, training
 from hfpipeline.errors import UserError
-from hfpipeline.files import read_jsonl, write_text_atomic
+from hfpipeline.files import read_jsonl, read_text, write_text_atomic
 
 MAX_LENGTH = 128          # truncation length (tokens); padding is dynamic, per batch
 VALIDATION_FRACTION = 0.1  # split off train when the data has no validation split
@@ -261,18 +261,7 @@ def read_lines(file: str | None) -> list[str]:
     """Non-empty lines of a UTF-8 text file (or stdin)."""
     if file is None:
         return [line.strip() for line in sys.stdin if line.strip()]
-    if not Path(file).is_file():
-        raise UserError(f"{file}: no such file")
-    lines = []
-    with open(file, "rb") as f:
-        for n, raw in enumerate(f, 1):
-            try:
-                line = raw.decode("utf-8").strip()
-            except UnicodeDecodeError:
-                raise UserError(f"{file}:{n}: not valid UTF-8. Re-save the file as UTF-8") from None
-            if line:
-                lines.append(line)
-    return lines
+    return [line.strip() for line in read_text(file).splitlines() if line.strip()]
 
 
 def load_classifier(path: str):
