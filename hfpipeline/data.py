@@ -4,12 +4,21 @@ from pathlib import Path
 
 from hfpipeline.data_refs import resolve_path
 from hfpipeline.errors import UserError
+from hfpipeline.kinds import KINDS
 
 LOADERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
 
 
-def load_splits(block: dict, seed: int):
-    """Load a data block; rename mapped columns to canonical names; split off validation/test if asked."""
+def load_stage_data(stage, seed: int, evaluate: bool = True, check=None):
+    """A stage's data; when evaluating, its kind's share of train (kinds.Kind.holdout) is held out for validation
+    if the data has no validation split and the block names no validation_size."""
+    return load_splits(stage.data, seed, holdout=KINDS[stage.kind].holdout if evaluate else None, check=check)
+
+
+def load_splits(block: dict, seed: int, holdout: float | None = None, check=None):
+    """Load a data block; rename mapped columns to canonical names; `check(split, dataset)` sees each split as read
+    (row numbers are the file's); split off test (test_size) and validation (validation_size, else `holdout`)
+    when the data has no such split."""
     from datasets import DatasetDict
 
     if block.get("hub"):
@@ -18,8 +27,10 @@ def load_splits(block: dict, seed: int):
         files = block["path"] if isinstance(block["path"], dict) else {"train": block["path"]}
         dd = DatasetDict({split: _load_file(resolve_path(p)) for split, p in files.items()})
     dd = DatasetDict({split: _rename(ds, block) for split, ds in dd.items()})
+    for split, ds in dd.items() if check else ():
+        check(split, ds)
     for split in ("test", "validation"):
-        size = block.get(f"{split}_size")
+        size = block.get(f"{split}_size") or (holdout if split == "validation" else None)
         if size and split not in dd:
             dd = split_off(dd, split, size, seed)
     if block.get("max_rows"):

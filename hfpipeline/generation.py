@@ -1,17 +1,13 @@
-"""Text from causal LMs: batched sampling or greedy decoding, `hfpipeline generate`, and `hfpipeline sample`, which
-writes K distinct responses per prompt into a labelling batch for `hfpipeline label`.
-"""
+"""Text from causal LMs: load one for generation, batched sampling or greedy decoding, and K distinct responses per
+prompt for a labelling batch. The `generate` and `sample` commands are in hfpipeline.commands.generate."""
 
-import json
-import sys
 from collections import namedtuple
 from pathlib import Path
 
-from hfpipeline import feedback, models, rundir
+from hfpipeline import card, models, rundir
 from hfpipeline.errors import UserError
-from hfpipeline.files import iter_jsonl, read_text, write_text_atomic
+from hfpipeline.kinds import CAUSAL_LM, producing
 
-CAUSAL_KINDS = ("pretrain", "sft", "dpo", "ppo")   # stage kinds whose output can be a causal LM
 BATCH = 16          # prompts per model.generate call
 RESAMPLE_TRIES = 3  # extra rounds for prompts whose K responses came out with duplicates
 
@@ -25,9 +21,10 @@ def load_for_generation(path: str) -> Loaded:
     from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
 
-    folder = Path(rundir.model_folder(path, kinds=CAUSAL_KINDS, accept=holds_causal_lm))
-    archs = (models.read_handoff(folder) or {}).get("architectures") or []
-    if archs and not is_causal(archs):
+    folder = Path(rundir.model_folder(path, kinds=producing(CAUSAL_LM), accept=holds_causal_lm))
+    info = card.read(folder)
+    archs = info.get("architectures") or []
+    if archs and not card.is_causal_lm(info):
         raise UserError(f"{folder}: holds a {', '.join(archs)}, not a causal language model. Give a pretrain, sft, "
                         "dpo or ppo stage")
     bars = hf_logging.is_progress_bar_enabled()
@@ -44,19 +41,14 @@ def load_for_generation(path: str) -> Loaded:
     tokenizer = models.load_tokenizer(str(folder))
     tokenizer.padding_side = "left"        # generation continues each prompt from its last token
     tokenizer.truncation_side = "left"     # over-long prompts keep their end
-    handoff = models.read_handoff(folder) or {}
-    chat = handoff.get("prompt_format", "chat" if tokenizer.chat_template else "text") == "chat"
+    chat = info.get("prompt_format", "chat" if tokenizer.chat_template else "text") == "chat"
     return Loaded(model, tokenizer, str(folder), chat)
 
 
 def holds_causal_lm(folder: Path) -> bool:
-    """True unless the folder's hand-off record names an architecture that is not a causal LM."""
-    archs = (models.read_handoff(folder) or {}).get("architectures") or []
-    return not archs or is_causal(archs)
-
-
-def is_causal(architectures: list[str]) -> bool:
-    return any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in architectures)
+    """True unless the folder's card names an architecture that is not a causal LM."""
+    info = card.read(folder)
+    return not info.get("architectures") or card.is_causal_lm(info)
 
 
 def generate(model, tokenizer, prompts: list[str], max_new_tokens: int = 64, temperature: float = 1.0,
@@ -68,7 +60,7 @@ def generate(model, tokenizer, prompts: list[str], max_new_tokens: int = 64, tem
     from transformers import set_seed
 
     check_sampling(temperature, num_return_sequences)
-    limit = getattr(model.config, "max_position_embeddings", None) or 1_000_000
+    limit = card.context_window(model.config) or 1_000_000
     if max_new_tokens >= limit:
         raise UserError(f"max_new_tokens {max_new_tokens} leaves no room for the prompt in a {limit}-token context")
     set_seed(seed)
@@ -121,66 +113,3 @@ def sample_responses(model, tokenizer, prompts: list[str], k: int, seed: int = 0
     source = source or model.name_or_path
     return [{"id": f"{n:05d}", "prompt": prompt, "responses": (r + r * k)[:k], "model": source, "sampling": settings}
             for n, (prompt, r) in enumerate(zip(shown, found), 1)]
-
-
-def generate_command(args) -> int:
-    """`hfpipeline generate MODEL "prompt" ...`: print completions (prompt from stdin when none is given)."""
-    prompts = args.prompts or [sys.stdin.read().rstrip("\n")]
-    if not any(p.strip() for p in prompts):
-        raise UserError("no prompt: give prompts as arguments or on stdin")
-    check_sampling(args.temperature, args.num_return_sequences)
-    loaded = load_for_generation(args.model)
-    outputs = generate(loaded.model, loaded.tokenizer, prompts, chat=loaded.chat,
-                       num_return_sequences=args.num_return_sequences, **sampling_args(args))
-    many = len(prompts) > 1 or args.num_return_sequences > 1
-    for i, completions in enumerate(outputs, 1):
-        for j, text in enumerate(completions, 1):
-            if many:
-                print(f"--- prompt {i}" + (f", sample {j}" if len(completions) > 1 else "") + " ---")
-            print(text.strip())
-    return 0
-
-
-def sample_command(args) -> int:
-    """`hfpipeline sample MODEL --prompts FILE -k 4 -o batch.jsonl`: write a labelling batch."""
-    if args.k < 2:
-        raise UserError(f"-k {args.k}: a labelling batch needs at least 2 responses per prompt to rank")
-    out = Path(args.output)
-    if feedback.labels_path_for(out).exists():
-        raise UserError(f"{out}: has labels beside it ({feedback.labels_path_for(out).name}); a new batch would "
-                        "orphan them. Write to another file with -o")
-    prompts = read_prompts(args.prompts)
-    check_sampling(args.temperature, args.k)
-    loaded = load_for_generation(args.model)
-    rows = sample_responses(loaded.model, loaded.tokenizer, prompts, args.k, source=loaded.source, chat=loaded.chat,
-                            **sampling_args(args))
-    write_text_atomic(out, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
-    repeats = sum(len(set(r["responses"])) < args.k for r in rows)
-    note = f" ({repeats} with repeated responses: the model gave fewer than {args.k} distinct)" if repeats else ""
-    print(f"wrote {len(rows)} prompts x {args.k} responses to {out}{note}. Next: hfpipeline label {out}",
-          file=sys.stderr)
-    return 0
-
-
-def sampling_args(args) -> dict:
-    """The sampling options shared by generate and sample."""
-    return {"max_new_tokens": args.max_new_tokens, "temperature": args.temperature, "top_p": args.top_p,
-            "top_k": args.top_k, "seed": args.seed}
-
-
-def read_prompts(path: str) -> list[str]:
-    """Prompts from a JSONL file with a prompt column, or a text file with one prompt per line."""
-    file = Path(path)
-    if not file.is_file():
-        raise UserError(f"{file}: no such file")
-    if file.suffix in (".jsonl", ".json"):
-        rows = list(iter_jsonl(file))
-        for line, row in rows:
-            if not isinstance(row.get("prompt"), str) or not row["prompt"].strip():
-                raise UserError(f"{file}:{line}: no 'prompt' text. Each line needs {{\"prompt\": \"...\"}}")
-        prompts = [row["prompt"] for _, row in rows]
-    else:
-        prompts = [line for line in read_text(file).splitlines() if line.strip()]
-    if not prompts:
-        raise UserError(f"{file}: no prompts in it")
-    return prompts

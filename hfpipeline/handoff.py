@@ -1,27 +1,20 @@
 """Stage hand-off checks: which stage kinds a ref may name (at recipe validation), and whether the models a stage
 loads fit together (tokenizer, chat template, head shape, context window) before any weights load or training starts."""
 
-import hashlib
-import json
-from pathlib import Path
-
+from hfpipeline import card
 from hfpipeline.errors import UserError
-from hfpipeline.kinds import Kind
+from hfpipeline.kinds import (
+    CAUSAL_LM,
+    KINDS,
+    MASKED_LM,
+    SCORER,
+    TOKENIZER,
+    Kind,
+    output_of,
+    producing,
+)
 
-CAUSAL = ("pretrain", "sft", "dpo", "ppo")   # stage kinds whose output is a causal LM (pretrain: objective clm)
-# (stage kind, ref key) -> the kinds of earlier stage that ref may name
-ACCEPTS = {
-    ("sft", "model"): CAUSAL,
-    ("reward", "model"): CAUSAL + ("reward",),
-    ("dpo", "model"): CAUSAL,
-    ("dpo", "ref_model"): CAUSAL,
-    ("ppo", "policy"): CAUSAL,
-    ("ppo", "reward_model"): ("reward",),
-    ("ppo", "value_model"): ("reward",),
-    ("sample", "model"): CAUSAL,
-}
-NO_MODEL = ("tokenizer", "sample")           # stage kinds that save no model
-PROMPTS = Kind(config=None, fields={"prompt_field": "prompt"}, columns=(("prompt",),))
+PROMPTS = Kind(runner="", config=None, produces="", fields={"prompt_field": "prompt"}, columns=(("prompt",),))
 TRL_3595 = "PPO feeds the policy's token ids straight into the reward model (TRL #3595)"
 
 
@@ -53,66 +46,21 @@ def check_stage_refs(stages: list, add) -> None:
 
 
 def _ref_problem(stage, key: str, source) -> str | None:
-    """Why `source` cannot serve as `stage`'s `key`, or None."""
-    if key == "tokenizer":
+    """Why `source` cannot serve as `stage`'s `key` (the kinds registry says what each ref accepts), or None."""
+    accepted = KINDS[stage.kind].refs[key]
+    product = output_of(source.kind, source.options)
+    if product in accepted:
+        return None
+    if TOKENIZER in accepted:
         return (f"stage {source.name!r} is a {source.kind} stage and saves no tokenizer. Name a tokenizer stage, "
-                "a model stage or a folder") if source.kind == "sample" else None
-    accepted = ACCEPTS.get((stage.kind, key))
-    if source.kind in NO_MODEL or (accepted and source.kind not in accepted):
-        want = " or ".join(accepted) if accepted else "model-producing"
-        return (f"stage {source.name!r} is a {source.kind} stage; a {stage.kind} stage's {key}: must be a {want} "
-                f"stage{_why(stage.kind, key)}")
-    if accepted and source.kind == "pretrain" and source.options.get("objective") == "mlm":
+                "a model stage or a folder")
+    if product == MASKED_LM and CAUSAL_LM in accepted:
         return (f"stage {source.name!r} pretrains a masked LM (objective: mlm); a {stage.kind} stage's {key}: needs a "
                 "causal LM (objective: clm)")
-    return None
-
-
-def _why(kind: str, key: str) -> str:
-    if kind == "ppo" and key in ("reward_model", "value_model"):
-        return " (a model with a one-output score head), or a reward model folder"
-    return ", or a model folder"
-
-
-# --- model folders ------------------------------------------------------------------------------------------------
-
-
-def describe_dir(path: str) -> dict:
-    """A model folder's hand-off description: its hfpipeline.json, else worked out from config and tokenizer."""
-    from hfpipeline import models
-
-    info = models.read_handoff(path)
-    config = _config(path)
-    if info is None:
-        tokenizer = models.load_tokenizer(path)
-        template = getattr(tokenizer, "chat_template", None)
-        info = {"model_type": config.get("model_type"), "architectures": config.get("architectures") or [],
-                "tokenizer_fingerprint": models.tokenizer_fingerprint(tokenizer), "vocab_size": len(tokenizer),
-                "chat_template_sha": hashlib.sha256(template.encode()).hexdigest()[:16] if template else None,
-                "num_labels": len(config.get("id2label") or {}) or config.get("num_labels")}
-    info["context_window"] = context_window(config)
-    return info
-
-
-def _config(path: str) -> dict:
-    """config.json of a folder (or of a LoRA folder's base model), else of a Hub model."""
-    folder = Path(path)
-    if (folder / "adapter_config.json").is_file():
-        base = json.loads((folder / "adapter_config.json").read_text()).get("base_model_name_or_path")
-        return _config(base) if base else {}
-    if (folder / "config.json").is_file():
-        return json.loads((folder / "config.json").read_text())
-    from transformers import AutoConfig
-
-    try:
-        return AutoConfig.from_pretrained(path).to_dict()
-    except OSError as e:
-        raise UserError(f"model {path}: cannot read its config ({str(e).splitlines()[0]})") from None
-
-
-def context_window(config: dict) -> int | None:
-    """The longest sequence a model takes, from its config."""
-    return next((config[k] for k in ("max_position_embeddings", "n_positions", "n_ctx") if config.get(k)), None)
+    want = " or ".join(kind for p in accepted for kind in producing(p))
+    why = " (a model with a one-output score head), or a reward model folder" if accepted == (SCORER,) \
+        else ", or a model folder"
+    return f"stage {source.name!r} is a {source.kind} stage; a {stage.kind} stage's {key}: must be a {want} stage{why}"
 
 
 def origin(ref: dict) -> str:
@@ -122,32 +70,21 @@ def origin(ref: dict) -> str:
     return f"folder {ref['dir']}" if "dir" in ref else f"Hub model {ref.get('hub')}"
 
 
-def is_causal_lm(info: dict) -> bool:
-    return any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in info.get("architectures") or [])
-
-
-def is_scorer(info: dict) -> bool:
-    """A sequence-classification model with one output: a reward or value model."""
-    head = info.get("head") or {}
-    outputs = head["shape"][0] if head.get("shape") else info.get("num_labels")
-    return outputs == 1 and any(a.endswith("ForSequenceClassification") for a in info.get("architectures") or [])
-
-
 # --- stage checks (before loading weights) ------------------------------------------------------------------------
 
 
 def check_ppo(stage, ctx) -> dict:
     """Policy, reward and value model fit together; return their descriptions keyed policy/reward_model/value_model."""
     value_key = "value_model" if "value_model" in stage.refs else "reward_model"
-    infos = {key: describe_dir(ctx.ref(stage.refs[key])) for key in ("policy", "reward_model", value_key)}
+    infos = {key: card.of_folder(ctx.ref(stage.refs[key])) for key in ("policy", "reward_model", value_key)}
     policy = infos["policy"]
-    if not is_causal_lm(policy):
+    if not card.is_causal_lm(policy):
         raise UserError(f"stage {stage.name}: policy: {origin(stage.refs['policy'])} is not a causal LM "
                         f"({', '.join(policy.get('architectures') or ['unknown'])}). Use the sft stage's output")
     for key in dict.fromkeys(("reward_model", value_key)):
         info, where = infos[key], origin(stage.refs[key])
         label = key.replace("_", " ")
-        if not is_scorer(info):
+        if not card.is_scorer(info):
             head = (info.get("head") or {}).get("shape") or info.get("num_labels")
             raise UserError(f"stage {stage.name}: {key}: {where} is not a reward model (one-output score head): "
                             f"{', '.join(info.get('architectures') or ['unknown'])}, head {head}. "
@@ -170,10 +107,8 @@ def check_model_tokenizer(stage, ctx, tokenizer, key: str = "model") -> None:
     ref = stage.refs.get(key)
     if "tokenizer" not in stage.refs or ref is None or "config" in ref:
         return
-    from hfpipeline import models
-
-    info = models.read_handoff(ctx.ref(ref))
-    mine = models.tokenizer_fingerprint(tokenizer)
+    info = card.read(ctx.ref(ref))
+    mine = card.tokenizer_fingerprint(tokenizer)
     if info and info.get("tokenizer_fingerprint") not in (None, mine):
         raise UserError(f"stage {stage.name}: tokenizer: {origin(stage.refs['tokenizer'])} (fingerprint {mine}) is "
                         f"not the tokenizer {key}: {origin(ref)} was trained with (fingerprint "
@@ -203,3 +138,9 @@ def check_preference_rows(dataset, source: str) -> None:
             if not value or not isinstance(value, list if column in ("responses", "ranking") else (str, list)):
                 raise UserError(f"{source}: row {n + 1}: {column!r} is missing or empty ({value!r:.40}). "
                                 f"Each preference row needs {', '.join(need)}")
+
+
+def preference_check(stage):
+    """check(split, dataset) for data.load_splits: every preference row of the stage's data is complete."""
+    source = stage.data.get("path") or stage.data.get("hub")
+    return lambda split, ds: check_preference_rows(ds, f"stage {stage.name}: data {source} ({split} split)")

@@ -1,5 +1,6 @@
-"""The stage kinds: which keys a stage of each kind takes, which config class its `train:` block fills,
-which data columns it needs and which metric heads its summary. Pure data, cheap to import."""
+"""The stage kinds, one `Kind` each: the keys a stage takes, the config class its `train:` fills, the module that
+runs it, the kinds of earlier stage each reference may name, what its folder holds, how much data it holds out and
+whether it resumes. Pure data, cheap to import: adding a kind is one entry here plus one module in `stages/`."""
 
 from dataclasses import dataclass, field
 
@@ -13,71 +14,88 @@ DATA_KEYS = {
     "test_size": "float|int",        # split a test set off train when the data has none
     "max_rows": "int",         # keep only the first N rows of each split (quick runs)
 }
+# What a stage's output folder holds (Kind.produces); a ref lists the products it accepts.
+TOKENIZER, CAUSAL_LM, MASKED_LM, CLASSIFIER, SCORER, SEQ2SEQ, BATCH = (
+    "tokenizer", "causal_lm", "masked_lm", "classifier", "scorer", "seq2seq", "labelling batch")
+MODELS = (CAUSAL_LM, MASKED_LM, CLASSIFIER, SCORER, SEQ2SEQ)
+ANY_TOKENIZER = (TOKENIZER, *MODELS)   # every model folder saves its tokenizer too
 
 
 @dataclass(frozen=True)
 class Kind:
-    config: str | None                         # config class whose fields `train:` holds
-    refs: tuple[str, ...] = ()                 # keys that name a model or tokenizer
+    runner: str                                # module whose run(stage, ctx) -> metrics trains the stage
+    config: str | None                         # "module:Class" whose fields `train:` holds (None: no trainer)
+    produces: str                              # what the stage folder holds (pretrain: see output_of)
+    refs: dict = field(default_factory=dict)   # ref key -> products an earlier stage named there must hold
+    needs: tuple[str, ...] = ("model",)        # refs that must be given
     options: dict = field(default_factory=dict)  # other stage keys -> type ("int", "str", ...), tuple of choices,
                                                  # or {key: type} for a mapping holding only those keys
     fields: dict = field(default_factory=dict)   # data-block keys naming columns -> default column name
     columns: tuple = ()                        # alternatives of required columns (after renaming), any one will do
     headline: str | tuple = "train_loss"       # the metric shown in the run summary (a tuple: first one present)
-    needs: tuple[str, ...] = ("model",)        # refs that must be given
+    holdout: float | None = None               # share of train held out for validation when the data has none
+    resumable: bool = True                     # a rerun continues from the last checkpoint (else starts over)
+
+    @property
+    def config_name(self) -> str | None:
+        return self.config.split(":")[1] if self.config else None
 
 
-TEXT = {"text_field": "text"}
 # GenerationConfig fields a seq2seq stage's generation: may set (checked without importing transformers).
 GENERATION = {"num_beams": "int", "max_new_tokens": "int", "min_new_tokens": "int", "length_penalty": "float",
               "no_repeat_ngram_size": "int", "encoder_no_repeat_ngram_size": "int", "repetition_penalty": "float",
               "early_stopping": "bool", "do_sample": "bool", "temperature": "float", "top_k": "int", "top_p": "float"}
 PREFERENCE_COLUMNS = (("prompt", "chosen", "rejected"), ("chosen", "rejected"), ("prompt", "responses", "ranking"))
+PROMPT = {"prompt_field": "prompt"}
+MODEL_REFS = {"model": MODELS, "tokenizer": ANY_TOKENIZER}
 
 KINDS = {
     "tokenizer": Kind(
-        config=None,
+        runner="hfpipeline.stages.tokenizer", config=None, produces=TOKENIZER,
         options={"type": ("bpe", "wordpiece", "unigram"), "vocab_size": "int", "min_frequency": "int",
                  "model_max_length": "int", "lowercase": "bool"},
         fields={"text_field": "text"},  # may list several columns, e.g. [en, de]: one vocabulary for both sides
         columns=(("text",),), headline="vocab_size", needs=()),
     "pretrain": Kind(
-        config="TrainingArguments", refs=("model", "tokenizer"),
-        options={"objective": ("clm", "mlm"), "block_size": "int", "mlm_probability": "float"},
-        fields=TEXT, columns=(("text",),), headline="perplexity"),
+        runner="hfpipeline.stages.pretrain", config="transformers:TrainingArguments", produces=CAUSAL_LM,
+        refs=MODEL_REFS, options={"objective": ("clm", "mlm"), "block_size": "int", "mlm_probability": "float"},
+        fields={"text_field": "text"}, columns=(("text",),), headline="perplexity", holdout=0.05),
     "classify": Kind(
-        config="TrainingArguments", refs=("model", "tokenizer"),
-        options={"max_length": "int"},
+        runner="hfpipeline.stages.classify", config="transformers:TrainingArguments", produces=CLASSIFIER,
+        refs=MODEL_REFS, options={"max_length": "int"},
         fields={"text_field": "text", "text_pair_field": None, "label_field": "label"},
-        columns=(("text", "label"),), headline="accuracy"),
+        columns=(("text", "label"),), headline="accuracy", holdout=0.1),
     "sft": Kind(
-        config="SFTConfig", refs=("model", "tokenizer"),
-        options={"chat_template": "str"},
+        runner="hfpipeline.stages.sft", config="trl:SFTConfig", produces=CAUSAL_LM,
+        refs={"model": (CAUSAL_LM,), "tokenizer": ANY_TOKENIZER}, options={"chat_template": "str"},
         fields={"prompt_field": "prompt", "completion_field": "completion", "messages_field": "messages"},
-        columns=(("prompt", "completion"), ("messages",), ("text",)), headline="eval_loss"),
+        columns=(("prompt", "completion"), ("messages",), ("text",)), headline="eval_loss", holdout=0.05),
     "reward": Kind(
-        config="RewardConfig", refs=("model", "tokenizer"),
-        options={"demote_tags": "list"},
-        columns=PREFERENCE_COLUMNS, headline="accuracy"),
+        runner="hfpipeline.stages.reward", config="trl:RewardConfig", produces=SCORER,
+        refs={"model": (CAUSAL_LM, SCORER), "tokenizer": ANY_TOKENIZER}, options={"demote_tags": "list"},
+        columns=PREFERENCE_COLUMNS, headline="accuracy", holdout=0.1),
     "dpo": Kind(
-        config="DPOConfig", refs=("model", "ref_model", "tokenizer"),
-        options={"demote_tags": "list", "eval_prompts": "str|dict"},   # eval_prompts: held-out prompts whose responses
-        columns=PREFERENCE_COLUMNS, headline="reward_margin"),                # before/after DPO go to samples.jsonl
+        runner="hfpipeline.stages.dpo", config="trl:DPOConfig", produces=CAUSAL_LM,
+        refs={"model": (CAUSAL_LM,), "ref_model": (CAUSAL_LM,), "tokenizer": ANY_TOKENIZER},
+        options={"demote_tags": "list", "eval_prompts": "str|dict"},   # eval_prompts: held-out prompts whose
+        columns=PREFERENCE_COLUMNS, headline="reward_margin", holdout=0.05),  # responses go to samples.jsonl
     "ppo": Kind(
-        config="PPOConfig", refs=("policy", "reward_model", "value_model"),
+        runner="hfpipeline.stages.ppo", config="trl.experimental.ppo:PPOConfig", produces=CAUSAL_LM,
+        refs={"policy": (CAUSAL_LM,), "reward_model": (SCORER,), "value_model": (SCORER,)},
         options={"eval_prompts": "str|dict"},   # a data block of held-out prompts (default: validation split of data)
-        fields={"prompt_field": "prompt"}, columns=(("prompt",),), headline="mean_reward",
-        needs=("policy", "reward_model")),
+        fields=PROMPT, columns=(("prompt",),), headline="mean_reward", needs=("policy", "reward_model"),
+        holdout=0.1, resumable=False),   # TRL's PPOTrainer.train() takes no checkpoint: a rerun starts over
     "seq2seq": Kind(
-        config="Seq2SeqTrainingArguments", refs=("model", "tokenizer"),
+        runner="hfpipeline.stages.seq2seq", config="transformers:Seq2SeqTrainingArguments", produces=SEQ2SEQ,
+        refs=MODEL_REFS,
         options={"task": ("summarize", "translate"), "prefix": "str", "max_source_length": "int",
                  "max_target_length": "int", "generation": GENERATION},
         fields={"source_field": "source", "target_field": "target"},
         columns=(("source", "target"),), headline=("rougeL", "sacrebleu")),
     "sample": Kind(
-        config=None, refs=("model",),
+        runner="hfpipeline.stages.sample", config=None, produces=BATCH, refs={"model": (CAUSAL_LM,)},
         options={"k": "int", "max_new_tokens": "int", "temperature": "float", "top_p": "float", "top_k": "int"},
-        fields={"prompt_field": "prompt"}, columns=(("prompt",),), headline="prompts"),
+        fields=PROMPT, columns=(("prompt",),), headline="prompts"),
 }
 
 STAGE_KEYS = {"name", "kind", "data", "train", "peft"}
@@ -89,3 +107,15 @@ def stage_keys(kind: Kind) -> set[str]:
     if kind.config is None:
         keys -= {"train", "peft"}
     return keys
+
+
+def output_of(kind_name: str, options: dict) -> str:
+    """What a stage's folder holds; a pretrain stage's objective decides between a causal and a masked LM."""
+    if kind_name == "pretrain" and options.get("objective") == "mlm":
+        return MASKED_LM
+    return KINDS[kind_name].produces
+
+
+def producing(product: str) -> tuple[str, ...]:
+    """The kinds whose output can be `product`, e.g. the kinds a causal LM can come from."""
+    return tuple(name for name, kind in KINDS.items() if kind.produces == product)

@@ -1,13 +1,9 @@
 """Models and tokenizers: from a Hub id, a local folder, an earlier stage, or tiny from a config; LoRA; saving."""
 
-import hashlib
-import json
 from pathlib import Path
 
+from hfpipeline import card
 from hfpipeline.errors import UserError
-from hfpipeline.files import write_json
-
-HANDOFF = "hfpipeline.json"   # what a stage's output is, checked by the stages that load it
 
 
 def load_tokenizer(path: str, trust_remote_code: bool = False):
@@ -81,59 +77,14 @@ def add_lora(model, peft: dict | None, task_type: str):
     return model
 
 
-def tokenizer_fingerprint(tokenizer) -> str:
-    """Hash of the vocabulary and special tokens: equal fingerprints tokenize text the same way."""
-    vocab = sorted(tokenizer.get_vocab().items())
-    special = sorted((k, str(v)) for k, v in tokenizer.special_tokens_map.items())
-    return hashlib.sha256(json.dumps([vocab, special]).encode()).hexdigest()[:16]
-
-
-def describe(model, tokenizer) -> dict:
-    """What a stage's output is: model type, head, tokenizer fingerprint, chat template."""
-    config = getattr(model, "config", None)
-    template = getattr(tokenizer, "chat_template", None)
-    # the class itself: a LoRA reward model's config still names the causal LM its body was loaded from
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    info = {
-        "model_type": getattr(config, "model_type", None),
-        "architectures": [type(base).__name__],
-        "vocab_size": len(tokenizer),
-        "tokenizer_fingerprint": tokenizer_fingerprint(tokenizer),
-        "chat_template_sha": hashlib.sha256(template.encode()).hexdigest()[:16] if template else None,
-        "padding_side": tokenizer.padding_side,
-    }
-    if config is not None and getattr(config, "num_labels", None) is not None:
-        info["num_labels"] = config.num_labels
-    info["head"] = output_head(model)
-    return info
-
-
-def output_head(model) -> dict | None:
-    """Name and weight shape of the output layer, e.g. {"name": "score", "shape": [1, 64]} for a reward model."""
-    for name in ("score", "classifier", "classification_head", "lm_head"):
-        layer = getattr(model, name, None)
-        weight = getattr(layer, "weight", None)
-        if weight is None:
-            weight = getattr(getattr(layer, "out_proj", None), "weight", None)
-        if weight is not None:
-            return {"name": name, "shape": list(weight.shape)}
-    return None
-
-
 def save(model, tokenizer, out_dir: Path, **extra) -> None:
-    """Save model (safetensors) and tokenizer, plus the hand-off description."""
+    """Save model (safetensors), tokenizer and the folder's card."""
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
-    write_handoff(out_dir, model, tokenizer, **extra)
+    card.write(out_dir, model, tokenizer, **extra)
 
 
-def write_handoff(out_dir: Path, model, tokenizer, **extra) -> None:
-    """Write hfpipeline.json: what this output is, for the stages that load it."""
-    write_json(out_dir / HANDOFF, {**describe(model, tokenizer), **extra})
-
-
-def read_handoff(path: str | Path) -> dict | None:
-    """The hand-off description saved with a stage's output, if any."""
-    file = Path(path) / HANDOFF
-    return json.loads(file.read_text()) if file.is_file() else None
+def label_config(names: list[str]) -> dict:
+    """Config values that give a model len(names) labels with these names."""
+    return {"num_labels": len(names), "id2label": dict(enumerate(names)), "label2id": {n: i for i, n in enumerate(names)}}

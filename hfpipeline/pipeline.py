@@ -4,28 +4,16 @@ import importlib
 import shutil
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from hfpipeline import rundir
+from hfpipeline import dist, rundir
 from hfpipeline.errors import UserError
 from hfpipeline.kinds import KINDS
 from hfpipeline.recipe import Recipe, Stage, load_recipe
-
-# stage kind -> module whose run(stage, ctx) -> metrics dict trains it
-RUNNERS = {
-    "tokenizer": "hfpipeline.stages.tokenizer",
-    "pretrain": "hfpipeline.stages.pretrain",
-    "classify": "hfpipeline.stages.classify",
-    "sft": "hfpipeline.stages.sft",
-    "reward": "hfpipeline.stages.reward",
-    "dpo": "hfpipeline.stages.dpo",
-    "ppo": "hfpipeline.stages.ppo",
-    "seq2seq": "hfpipeline.stages.seq2seq",
-    "sample": "hfpipeline.stages.sample",
-}
+from hfpipeline.training import FACTS
 
 
 @dataclass
@@ -34,7 +22,7 @@ class Context:
     recipe: Recipe
     run_dir: Path
     stage_dir: Path
-    info: dict = field(default_factory=dict)   # extra facts for run.json (e.g. global_batch)
+    resumable: bool = True   # the kind resumes from checkpoints (kinds.Kind.resumable)
 
     def ref(self, ref: dict | None) -> str | None:
         """A model/tokenizer reference as something from_pretrained takes (folder or Hub id)."""
@@ -48,31 +36,29 @@ class Context:
 def run_command(args) -> int:
     """`hfpipeline run`."""
     recipe = load_recipe(args.recipe, args.overrides)
-    manifest = run_recipe(recipe, only=args.only, overwrite=args.overwrite)
-    failed = [s for s in manifest["stages"] if s["status"] != "done"]
-    return 1 if failed and not args.only else 0
+    run_recipe(recipe, only=args.only, overwrite=args.overwrite)
+    return 0
 
 
 def run_recipe(recipe: Recipe, only: str | None = None, overwrite: bool = False) -> dict:
     """Run the recipe's stages in order into its run directory; return run.json's content."""
     if only is not None and only not in [s.name for s in recipe.stages]:
         raise UserError(f"--only {only}: no such stage. Stages: {', '.join(s.name for s in recipe.stages)}")
-    dist = rundir.Distributed()
     run_dir = Path(recipe.output_dir)
-    manifest = rundir.open_run(run_dir, recipe, overwrite) if dist.is_main else None
+    manifest = rundir.open_run(run_dir, recipe, overwrite) if dist.is_main() else None
     dist.wait()
     manifest = manifest or rundir.read_manifest(run_dir)
-    if dist.is_main:
+    if dist.is_main():
         rundir.write_resolved_recipe(run_dir, yaml.safe_dump(recipe.raw, sort_keys=False))
     selected = [s for s in recipe.stages if only in (None, s.name)]
     for stage in selected:
         entry = rundir.entry(manifest, stage.name)
         if entry["status"] == "done" and not overwrite:
-            _say(dist, f"[{stage.name}] done already, skipped (pass --overwrite to re-run it)")
+            _say(f"[{stage.name}] done already, skipped (pass --overwrite to re-run it)")
             continue
         _check_inputs_done(stage, manifest)
-        _run_stage(stage, recipe, run_dir, manifest, dist, fresh=overwrite)
-    if dist.is_main:
+        _run_stage(stage, recipe, run_dir, manifest, fresh=overwrite)
+    if dist.is_main():
         rundir.finish(run_dir, manifest)
         print(rundir.summary_table(manifest, [s.name for s in selected]))
     dist.wait()
@@ -86,35 +72,37 @@ def _check_inputs_done(stage: Stage, manifest: dict) -> None:
                             f"Run it first (hfpipeline run RECIPE --only {ref['stage']})")
 
 
-def _run_stage(stage: Stage, recipe: Recipe, run_dir: Path, manifest: dict, dist, fresh: bool) -> None:
-    """Run one stage; an interrupted or failed stage keeps its folder (checkpoints) unless `fresh`."""
+def _run_stage(stage: Stage, recipe: Recipe, run_dir: Path, manifest: dict, fresh: bool) -> None:
+    """Run one stage; an interrupted or failed stage of a kind that resumes keeps its folder (checkpoints) unless
+    `fresh`."""
+    kind = KINDS[stage.kind]
     stage_dir = run_dir / stage.name
-    resume = rundir.entry(manifest, stage.name)["status"] in ("failed", "interrupted") and not fresh
-    if dist.is_main and stage_dir.exists() and not resume:
+    resume = rundir.entry(manifest, stage.name)["status"] in ("failed", "interrupted") and kind.resumable and not fresh
+    if dist.is_main() and stage_dir.exists() and not resume:
         _refuse_to_delete_labels(stage_dir)
         shutil.rmtree(stage_dir)
     dist.wait()
-    ctx = Context(recipe=recipe, run_dir=run_dir, stage_dir=stage_dir)
-    rundir.mark(run_dir, manifest, stage.name, dist, status="running", started=time.time(), error=None)
-    _say(dist, f"[{stage.name}] {stage.kind} ...")
+    ctx = Context(recipe=recipe, run_dir=run_dir, stage_dir=stage_dir, resumable=kind.resumable)
+    rundir.mark(run_dir, manifest, stage.name, status="running", started=time.time(), error=None)
+    _say(f"[{stage.name}] {stage.kind} ...")
     start = time.time()
     try:
-        runner = importlib.import_module(RUNNERS[stage.kind])
-        metrics = _run_runner(runner, stage, ctx, dist)
+        metrics = _run_runner(importlib.import_module(kind.runner), stage, ctx)
     except KeyboardInterrupt:
-        rundir.mark(run_dir, manifest, stage.name, dist, status="interrupted", seconds=round(time.time() - start, 1))
+        rundir.mark(run_dir, manifest, stage.name, status="interrupted", seconds=round(time.time() - start, 1))
         raise
     except BaseException as e:
-        rundir.mark(run_dir, manifest, stage.name, dist, status="failed", seconds=round(time.time() - start, 1),
+        rundir.mark(run_dir, manifest, stage.name, status="failed", seconds=round(time.time() - start, 1),
                     error=f"{type(e).__name__}: {e}".splitlines()[0])
         raise
     dist.wait()
-    headline = _headline(KINDS[stage.kind].headline, metrics)
-    if dist.is_main:
+    headline = _headline(kind.headline, metrics)
+    if dist.is_main():
         rundir.write_metrics(stage_dir, metrics)
-    rundir.mark(run_dir, manifest, stage.name, dist, status="done", seconds=round(time.time() - start, 1),
+    rundir.mark(run_dir, manifest, stage.name, status="done", seconds=round(time.time() - start, 1),
                 finished=time.time(), headline={"metric": headline, "value": metrics.get(headline)},
-                **({"distributed": dist.describe()} if KINDS[stage.kind].config else {}), **ctx.info)
+                **({"distributed": dist.describe()} if kind.config else {}),
+                **{k: metrics[k] for k in FACTS if k in metrics})
 
 
 def _refuse_to_delete_labels(stage_dir: Path) -> None:
@@ -125,11 +113,11 @@ def _refuse_to_delete_labels(stage_dir: Path) -> None:
                         f"Move them out of {stage_dir} first (e.g. to labels/) and point the reward stage at the copy")
 
 
-def _run_runner(runner, stage: Stage, ctx: Context, dist) -> dict:
+def _run_runner(runner, stage: Stage, ctx: Context) -> dict:
     """Trainer stages run on every process, seeded alike (same initial weights everywhere, reproducible runs);
     stages without a trainer (tokenizer, sample) run on the main process alone while the others wait."""
     if KINDS[stage.kind].config is None:
-        return runner.run(stage, ctx) if dist.is_main else {}
+        return runner.run(stage, ctx) if dist.is_main() else {}
     from transformers import set_seed
 
     set_seed(ctx.recipe.seed)
@@ -142,6 +130,6 @@ def _headline(names: str | tuple, metrics: dict) -> str:
     return next((n for n in names if n in metrics), names[0])
 
 
-def _say(dist, text: str) -> None:
-    if dist.is_main:
+def _say(text: str) -> None:
+    if dist.is_main():
         print(text, file=sys.stderr, flush=True)

@@ -1,7 +1,7 @@
 """Compare a policy before and after preference tuning (PPO, DPO) on held-out prompts: mean reward-model score of
 sampled responses, KL of the tuned policy to the one before (on the tuned policy's own samples), and the samples."""
 
-from hfpipeline import models
+from hfpipeline import dist, models
 from hfpipeline.files import write_text_atomic
 
 
@@ -36,7 +36,7 @@ def compare_policies(before_path: str, after_path: str, reward_path: str | None,
              **({"reward_sft": round(sb, 4), "reward": round(sa, 4)} if reward_path else {}), "kl": round(k, 4)}
             for p, rb, ra, sb, sa, k in zip(prompts, responses_before, responses_after, rewards_before or none,
                                             rewards_after or none, kl)]
-    if _is_main():
+    if dist.is_main():
         import json
 
         lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
@@ -110,9 +110,3 @@ def score(reward_model, tokenizer, queries, responses, batch_size: int) -> list[
 
 def _mean(values) -> float | None:
     return sum(values) / len(values) if values else None
-
-
-def _is_main() -> bool:
-    import os
-
-    return int(os.environ.get("RANK", "0")) == 0

@@ -236,10 +236,10 @@ def _validate_stage(raw, i: int, seen: list[str], all_names: list, problems: Pro
             problems.add(at + (key,), f"missing. A {kind_name} stage needs {key}: (an earlier stage, a local folder or a Hub id)")
     train = raw.get("train") or {}
     if not isinstance(train, dict):
-        problems.add(at + ("train",), f"expected a mapping of {kind.config} fields")
+        problems.add(at + ("train",), f"expected a mapping of {kind.config_name} fields")
         train = {}
     if kind.config:
-        _check_fields(train, kind.config, at + ("train",), problems)
+        _check_fields(train, kind.config_name, at + ("train",), problems)
     peft = raw.get("peft")
     if peft is not None:
         if isinstance(peft, dict):

@@ -1,66 +1,16 @@
 """The run directory: run.json (atomic), recipe.resolved.yaml, per-stage metrics.json; rules for reuse."""
 
-import os
 import platform
 import time
 from importlib import metadata
 from pathlib import Path
 
+from hfpipeline import card, dist
 from hfpipeline.errors import UserError
 from hfpipeline.files import read_json, write_json, write_text_atomic
 
 MANIFEST = "run.json"
 PACKAGES = ("hfpipeline", "torch", "transformers", "trl", "peft", "accelerate", "datasets", "evaluate", "tokenizers")
-
-
-class Distributed:
-    """Which process this is: only the main one writes manifests and speaks. Cheap when not launched distributed."""
-
-    def __init__(self):
-        self.world = int(os.environ.get("WORLD_SIZE", "1"))
-        self.is_main = int(os.environ.get("RANK", "0")) == 0
-        self._state = None
-        if self.world > 1:
-            self._state = _process_state()
-            self.is_main = self._state.is_main_process
-            if not self.is_main:
-                _quiet()
-
-    def wait(self) -> None:
-        if self._state is not None:
-            self._state.wait_for_everyone()
-
-    def describe(self) -> dict:
-        """How the stage ran, for run.json: number of processes, accelerate's distributed type and backend."""
-        if self._state is None:
-            return {"processes": 1, "type": "NO"}
-        state = self._state
-        return {"processes": state.num_processes, "type": str(state.distributed_type.value), "backend": state.backend}
-
-
-def _process_state():
-    """accelerate's view of the launched processes. Without a GPU it would see torchrun's processes as unrelated
-    single-process jobs (each training on all the data), so they join as one CPU job (gloo) instead."""
-    from accelerate import PartialState
-    from accelerate.utils import DistributedType
-
-    state = PartialState()
-    if state.distributed_type == DistributedType.NO:
-        os.environ["ACCELERATE_USE_CPU"] = "true"   # the Trainer rebuilds this state; the variable keeps it on CPU
-        PartialState._reset_state()
-        state = PartialState(cpu=True)
-    return state
-
-
-def _quiet() -> None:
-    """Non-main processes log errors only and draw no progress bars: the main process speaks for all."""
-    import datasets
-    import transformers
-
-    transformers.logging.set_verbosity_error()
-    transformers.logging.disable_progress_bar()
-    datasets.logging.set_verbosity_error()
-    datasets.disable_progress_bars()
 
 
 def model_folder(path: str, kinds: tuple[str, ...] | None = None, accept=None, tokenizer_only: bool = False) -> str:
@@ -69,7 +19,7 @@ def model_folder(path: str, kinds: tuple[str, ...] | None = None, accept=None, t
     p = Path(path)
     if (p / MANIFEST).is_file():
         names = [s["name"] for s in read_manifest(p)["stages"] if s["status"] == "done"
-                 and (kinds is None or s["kind"] in kinds) and holds_model(p / s["name"])
+                 and (kinds is None or s["kind"] in kinds) and card.holds_model(p / s["name"])
                  and (accept is None or accept(p / s["name"]))]
         if not names:
             which = f"{'/'.join(kinds)} stage" if kinds else "stage"
@@ -77,17 +27,13 @@ def model_folder(path: str, kinds: tuple[str, ...] | None = None, accept=None, t
                             "or give RUN_DIR/STAGE")
         return str(p / names[-1])
     if p.is_dir():
-        if not (holds_model(p) or (tokenizer_only and (p / "tokenizer_config.json").is_file())):
+        if not (card.holds_model(p) or (tokenizer_only and (p / "tokenizer_config.json").is_file())):
             raise UserError(f"{path}: holds no model (no config.json or adapter_config.json). Give a model folder, "
                             "a run dir or RUN_DIR/STAGE")
         return str(p)
     if path.startswith((".", "/", "~")) or path.count("/") > 1:
         raise UserError(f"{path}: no such folder")
     return path  # a Hub id
-
-
-def holds_model(folder: Path) -> bool:
-    return (folder / "config.json").is_file() or (folder / "adapter_config.json").is_file()
 
 
 def read_manifest(run_dir: Path) -> dict:
@@ -134,11 +80,11 @@ def entry(manifest: dict, name: str) -> dict:
     return next(s for s in manifest["stages"] if s["name"] == name)
 
 
-def mark(run_dir: Path, manifest: dict, name: str, dist, **fields) -> None:
+def mark(run_dir: Path, manifest: dict, name: str, **fields) -> None:
     """Update one stage's entry and rewrite run.json (main process only)."""
     entry(manifest, name).update(fields)
     manifest["updated"] = time.time()
-    if dist.is_main:
+    if dist.is_main():
         write_json(run_dir / MANIFEST, manifest)
 
 

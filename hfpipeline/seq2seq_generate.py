@@ -1,12 +1,12 @@
 """Generation with a seq2seq model (transformers 5 has no summarization/translation pipelines): batched
-`model.generate`, summaries held to a word budget, and the `hfpipeline summarize` / `translate` commands."""
+`model.generate` and summaries held to a word budget. The summarize/translate commands are in
+hfpipeline.commands.seq2seq."""
 
 import math
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from hfpipeline import files, models, rundir
+from hfpipeline import card, models, rundir
 from hfpipeline.errors import UserError
 from hfpipeline.seq2seq_scores import sentences
 
@@ -27,7 +27,7 @@ class Seq2Seq:
 def encoder_window(model, tokenizer, wanted: int | None = None) -> int:
     """Source tokens to read: `wanted`, else the model's positions or the tokenizer's limit (default 512).
     Asking for more than the model has position embeddings for is an error."""
-    positions = getattr(model.config, "max_position_embeddings", None)
+    positions = card.context_window(model.config)
     if wanted is not None:
         if positions and wanted > positions:
             raise UserError(f"max_source_length {wanted} exceeds the model's encoder window ({positions} positions). "
@@ -70,14 +70,14 @@ def load(path: str, task: str) -> Seq2Seq:
     if torch.cuda.is_available():
         model = model.to("cuda")
     tokenizer = models.load_tokenizer(folder)
-    handoff = models.read_handoff(folder) or {}
+    info = card.read(folder)
     generation = (GenerationConfig.from_pretrained(folder) if (Path(folder) / "generation_config.json").is_file()
                   else model.generation_config)
-    prefix = handoff.get("prefix")
+    prefix = info.get("prefix")
     if prefix is None:   # a plain checkpoint: T5's own task prefixes, if it has one for summaries
         params = getattr(model.config, "task_specific_params", None) or {}
         prefix = params.get("summarization", {}).get("prefix", "") if task == "summarize" else ""
-    return Seq2Seq(model, tokenizer, prefix, encoder_window(model, tokenizer, handoff.get("max_source_length")),
+    return Seq2Seq(model, tokenizer, prefix, encoder_window(model, tokenizer, info.get("max_source_length")),
                    generation)
 
 
@@ -137,43 +137,3 @@ def fit_words(text: str, max_words: int) -> str:
 
 
 # --- commands --------------------------------------------------------------------------------------------------
-
-
-def read_text(file: str | None) -> str:
-    """A UTF-8 text file's content, or stdin."""
-    return sys.stdin.read() if file is None else files.read_text(file)
-
-
-def summarize_command(args) -> int:
-    """`hfpipeline summarize MODEL_OR_RUN_DIR [FILE] [--max-words N]`: print a summary of the document."""
-    document = " ".join(read_text(args.file).split())
-    if not document:
-        raise UserError(f"{args.file or 'stdin'}: empty document. Give a document file or pipe text in")
-    if args.max_words is not None and args.max_words < 1:
-        raise UserError(f"--max-words {args.max_words}: must be 1 or more")
-    s2s = load(args.model, "summarize")
-    if over := overlong(s2s, [document]):
-        print(f"warning: the document has {over[0]} tokens, more than the encoder window ({s2s.window}): only the "
-              f"first {s2s.window} are read", file=sys.stderr)
-    settings = {"num_beams": args.num_beams}
-    if args.max_words:
-        settings["max_new_tokens"] = budget_tokens(s2s.tokenizer, document, args.max_words)
-    summary = generate(s2s, [document], **settings)[0]
-    print(fit_words(summary, args.max_words) if args.max_words else summary)
-    return 0
-
-
-def translate_command(args) -> int:
-    """`hfpipeline translate MODEL_OR_RUN_DIR [FILE]`: translate each line (blank lines stay blank)."""
-    lines = read_text(args.file).splitlines()
-    texts = [line.strip() for line in lines if line.strip()]
-    if not texts:
-        raise UserError(f"{args.file or 'stdin'}: nothing to translate. Give a text file (one sentence per line) or pipe text in")
-    s2s = load(args.model, "translate")
-    if over := overlong(s2s, texts):
-        print(f"warning: {len(over)} of {len(texts)} lines have more tokens than the encoder window ({s2s.window}, "
-              f"longest {max(over)}): only their first {s2s.window} are read", file=sys.stderr)
-    translations = iter(generate(s2s, texts, num_beams=args.num_beams))
-    for line in lines:
-        print(next(translations) if line.strip() else "")
-    return 0

@@ -1,9 +1,11 @@
-"""Shared trainer plumbing: config objects from recipe values with hardware-aware defaults, resume, saving."""
+"""The train/save path every trainer stage shares: config objects with hardware-fitted defaults, training that
+resumes from the last checkpoint, the facts run.json records, and saving the final model with its card."""
 
 import math
 import shutil
 
-from hfpipeline import models
+from hfpipeline import card, dist
+from hfpipeline.errors import UserError
 
 OUR_DEFAULTS = {
     "report_to": "none",       # no tracker unless the recipe names one
@@ -12,6 +14,7 @@ OUR_DEFAULTS = {
     "dataloader_num_workers": 0,
     "log_level_replica": "error",   # processes other than the main one stay quiet
 }
+FACTS = ("global_batch", "precision")   # what train() adds to the metrics that run.json also records
 
 
 def hardware_defaults(config_cls) -> dict:
@@ -37,21 +40,33 @@ def build_args(config_cls, stage, ctx, **stage_defaults):
         hardware = {k: v for k, v in hardware.items() if not k.endswith("_checkpointing")}
     values = {**OUR_DEFAULTS, **hardware, "seed": ctx.recipe.seed, **stage_defaults, **given,
               "output_dir": str(ctx.stage_dir / "checkpoints")}
-    args = config_cls(**values)
-    world = args.world_size or 1   # PPOConfig shadows the world_size property with a field that is None until training
-    ctx.info["global_batch"] = args.per_device_train_batch_size * world * args.gradient_accumulation_steps
-    ctx.info["precision"] = "bf16" if args.bf16 else ("fp16" if args.fp16 else "fp32")
-    return args
+    try:
+        return config_cls(**values)
+    except ValueError as e:   # the config's own cross-field checks (e.g. load_best_model_at_end with no eval)
+        raise UserError(f"stage {stage.name}: train: {str(e).strip().splitlines()[0]}") from None
 
 
 def train(trainer, ctx) -> dict:
-    """Train, resuming from the stage's last checkpoint if an earlier attempt left one."""
+    """Train, resuming from the stage's last checkpoint if an earlier attempt left one (kinds that can resume);
+    return the training metrics, the first and last logged loss, and the FACTS."""
     from transformers.trainer_utils import get_last_checkpoint
 
     checkpoints = ctx.stage_dir / "checkpoints"
-    last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
-    result = trainer.train(resume_from_checkpoint=last)
-    return {**result.metrics, **loss_ends(trainer)}
+    if not ctx.resumable:
+        result = trainer.train()   # e.g. TRL's PPOTrainer, whose train() takes no checkpoint
+        metrics = getattr(result, "metrics", None) or {}
+    else:
+        last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+        metrics = trainer.train(resume_from_checkpoint=last).metrics
+    return {**metrics, **loss_ends(trainer), **facts(trainer.args)}
+
+
+def facts(args) -> dict:
+    """Global batch (all processes, accumulation included) and precision of a run."""
+    world = args.world_size or 1   # PPOConfig shadows the world_size property with a field that is None until training
+    batch = getattr(args, "batch_size", None) or args.per_device_train_batch_size * world * \
+        args.gradient_accumulation_steps   # PPOConfig computes its own batch_size
+    return {"global_batch": batch, "precision": "bf16" if args.bf16 else ("fp16" if args.fp16 else "fp32")}
 
 
 def first_eval(trainer) -> dict:
@@ -66,20 +81,20 @@ def loss_ends(trainer) -> dict:
     return {"loss_first": losses[0], "loss_last": losses[-1]} if losses else {}
 
 
-def finish(trainer, tokenizer, ctx, **handoff) -> None:
-    """Save the final model (safetensors) + tokenizer + hand-off description and log history; drop checkpoints.
-    Every process calls trainer.save_model, so FSDP and ZeRO-3 can gather their shards; the main one writes."""
+def finish(trainer, tokenizer, ctx, model=None, **extra) -> None:
+    """Save the final model (safetensors) + tokenizer + card (`model`, default the trained one, plus `extra`) and
+    the log history; drop checkpoints. Every process calls trainer.save_model, so FSDP and ZeRO-3 can gather their
+    shards; the main one writes the rest."""
     trainer.save_model(str(ctx.stage_dir))
-    if trainer.args.should_save:
+    if dist.is_main():
         (ctx.stage_dir / "training_args.bin").unlink(missing_ok=True)   # a pickle; run.json records the settings
         tokenizer.save_pretrained(ctx.stage_dir)
-        models.write_handoff(ctx.stage_dir, trainer.accelerator.unwrap_model(trainer.model), tokenizer, **handoff)
+        card.write(ctx.stage_dir, model or trainer.accelerator.unwrap_model(trainer.model), tokenizer, **extra)
         trainer.state.save_to_json(str(ctx.stage_dir / "trainer_state.json"))
         shutil.rmtree(ctx.stage_dir / "checkpoints", ignore_errors=True)
+    dist.wait()   # later steps (evaluation) load the saved model on every process
 
 
 def perplexity(loss: float | None) -> float | None:
     """exp(loss), guarded against overflow."""
     return math.exp(min(loss, 50)) if loss is not None else None
-
-

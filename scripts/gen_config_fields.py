@@ -20,20 +20,17 @@ MODEL_TYPES = ("gpt2", "llama", "qwen2", "bert", "roberta", "distilbert", "t5", 
 
 
 def _config_classes():
-    import peft
-    import transformers
-    import trl
-    from trl.experimental.ppo import PPOConfig
+    """Every config class a stage kind's train: fills (hfpipeline.kinds), plus peft's LoraConfig for peft:."""
+    import importlib
 
-    return {
-        "TrainingArguments": transformers.TrainingArguments,
-        "Seq2SeqTrainingArguments": transformers.Seq2SeqTrainingArguments,
-        "SFTConfig": trl.SFTConfig,
-        "RewardConfig": trl.RewardConfig,
-        "DPOConfig": trl.DPOConfig,
-        "PPOConfig": PPOConfig,
-        "LoraConfig": peft.LoraConfig,
-    }
+    from hfpipeline.kinds import KINDS
+
+    paths = {kind.config for kind in KINDS.values() if kind.config} | {"peft:LoraConfig"}
+    classes = {}
+    for path in sorted(paths):
+        module, name = path.split(":")
+        classes[name] = getattr(importlib.import_module(module), name)
+    return classes
 
 
 def _describe(tp) -> dict:

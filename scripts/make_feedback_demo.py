@@ -9,8 +9,19 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from make_demo_data import (CLOSERS, CURT, CURT_ON_TOPIC, DEMO_DIR, OPENERS, TOPICS, as_prompt,  # noqa: E402
-                            polite, train_question, unique, write_jsonl)
+from make_demo_data import (  # noqa: E402
+    CLOSERS,
+    CURT,
+    CURT_ON_TOPIC,
+    DEMO_DIR,
+    OPENERS,
+    TOPICS,
+    as_prompt,
+    polite,
+    train_question,
+    unique,
+    write_jsonl,
+)
 
 ROWS = 300
 RUDE = ["Stop bothering me.", "Go away.", "Who cares?", "I don't care.", "Whatever.", "That is a boring question."]

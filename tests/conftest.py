@@ -35,7 +35,7 @@ def tmp_cwd(tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def decoder(tmp_path_factory) -> Path:
     """The tiny decoder run (tok/, sft/) shared by the decoder tests; built once per session."""
-    from test_sft import decoder_run
+    from builders import decoder_run
 
     return decoder_run(tmp_path_factory)
 
@@ -43,6 +43,13 @@ def decoder(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def reward(tmp_path_factory) -> Path:
     """The tiny reward-model run (rm/) trained from the shared decoder; built once per session."""
-    from test_reward import reward_run
+    from builders import reward_run
 
     return reward_run(tmp_path_factory)
+
+
+def pytest_collection_modifyitems(items):
+    """End-to-end runs (marker slow) get a longer timeout than the per-test default in pyproject.toml."""
+    for item in items:
+        if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(900))

@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import REPO, write_jsonl, write_recipe
 
 import hfpipeline
 from hfpipeline.cli import main
-from hfpipeline.stages import classify
-
-from conftest import REPO, write_jsonl, write_recipe
+from hfpipeline.commands import classify as classify_cmd
 
 TOPICS = {"sports": ["goal", "match", "team", "score", "coach"], "food": ["pizza", "bread", "soup", "salad", "cake"],
           "music": ["guitar", "song", "drum", "piano", "choir"]}
@@ -157,9 +156,9 @@ def test_lora_through_the_python_api_saves_and_reloads(bert_dir, tmp_cwd):
     from safetensors.torch import load_file
 
     assert any("classifier" in k for k in load_file(out / "adapter_model.safetensors"))   # the head is saved too
-    model, tokenizer, length = classify.load_classifier(str(tmp_cwd / "run"))
+    model, tokenizer, length = classify_cmd.load_classifier(str(tmp_cwd / "run"))
     rows = predictions_of(out)
-    again = classify.predict(model, tokenizer, [(r["text"], None) for r in rows], length)
+    again = classify_cmd.predict(model, tokenizer, [(r["text"], None) for r in rows], length)
     assert [label for label, _ in again] == [r["predicted"] for r in rows]
     assert [p for _, p in again] == pytest.approx([r["probability"] for r in rows], abs=1e-3)
 

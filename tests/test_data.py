@@ -1,11 +1,10 @@
 """Data loading: demo:NAME, local files, column renames, reproducible splits."""
 
 import pytest
+from conftest import write_jsonl
 
 from hfpipeline import data
 from hfpipeline.data_refs import demo_names
-
-from conftest import write_jsonl
 
 
 @pytest.mark.parametrize("name", demo_names())

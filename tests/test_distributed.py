@@ -8,10 +8,9 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import write_recipe
 
-from hfpipeline import rundir
+from hfpipeline import dist
 
 PER_DEVICE = 4          # x 2 processes = the 1-process run's batch of 8
 LOSS_TOLERANCE = 1e-4   # fp32 sums in another order (4+4 rows, gloo all-reduce vs 8 rows) drift ~1e-6 over 18 steps
@@ -127,9 +126,8 @@ def summary_tables(stdout: str) -> int:
 
 
 def saved_digests(stage_dir) -> dict:
-    from safetensors.torch import load_file
-
     import torch
+    from safetensors.torch import load_file
 
     return {name: hashlib.sha256(t.contiguous().view(torch.uint8).numpy().tobytes()).hexdigest()
             for name, t in load_file(stage_dir / "model.safetensors").items()}
@@ -161,7 +159,14 @@ def test_loss_matches_one_process_with_the_same_global_batch(runs, stage, steps)
 
 def test_single_process_describes_itself_without_accelerate(monkeypatch):
     monkeypatch.delenv("WORLD_SIZE", raising=False)
-    monkeypatch.delenv("RANK", raising=False)
-    dist = rundir.Distributed()
-    assert dist.is_main and dist.describe() == {"processes": 1, "type": "NO"}
+    assert dist.is_main() and dist.describe() == {"processes": 1, "type": "NO"}
     dist.wait()   # no process group: a no-op
+
+
+def test_accelerate_still_has_the_private_reset_that_joins_cpu_processes():
+    """dist.join_cpu_job relies on PartialState._reset_state; if accelerate renames or drops it, fail here, loudly,
+    rather than letting 2-process CPU runs train apart."""
+    from accelerate import PartialState
+
+    assert callable(getattr(PartialState, "_reset_state", None)), \
+        "accelerate no longer has PartialState._reset_state: update hfpipeline.dist.join_cpu_job"

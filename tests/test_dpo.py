@@ -4,13 +4,12 @@ import json
 
 import pytest
 import torch
+from builders import preferences, stage_and_ctx
+from conftest import REPO, write_jsonl
 
 import hfpipeline
 from hfpipeline import models
 from hfpipeline.cli import main
-
-from conftest import REPO, write_jsonl
-from test_sft import preferences, stage_and_ctx
 
 
 def test_dpo_improves_the_implicit_reward_margin(decoder, tmp_path):

@@ -7,13 +7,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import REPO, write_jsonl, write_recipe
 
 import hfpipeline
 from hfpipeline import data, feedback
 from hfpipeline.cli import main
 from hfpipeline.errors import UserError
-
-from conftest import REPO, write_jsonl, write_recipe
 
 DEMO_FEEDBACK = REPO / "hfpipeline" / "demo" / "feedback.jsonl"
 TINY_GPT = {"from_config": "gpt2", "n_layer": 2, "n_embd": 32, "n_head": 2, "n_positions": 128}

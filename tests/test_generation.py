@@ -5,14 +5,13 @@ import io
 import json
 
 import pytest
+from builders import prompt
 from transformers import AutoTokenizer, GPT2Config, GPT2ForSequenceClassification
 
 from hfpipeline import feedback, models
 from hfpipeline.cli import main
 from hfpipeline.errors import UserError
 from hfpipeline.generation import generate, load_for_generation, sample_responses
-
-from test_sft import prompt
 
 
 @pytest.fixture(scope="module")

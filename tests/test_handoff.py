@@ -6,13 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+from builders import TINY_GPT, preferences, prompt
+from conftest import write_jsonl, write_recipe
 
 import hfpipeline
-from hfpipeline import models
+from hfpipeline import card, models
 from hfpipeline.cli import main
-
-from conftest import write_jsonl, write_recipe
-from test_sft import TINY_GPT, preferences, prompt
 
 
 @pytest.fixture
@@ -59,8 +58,8 @@ def test_reward_model_with_another_tokenizer_stops_ppo(decoder, tmp_path, capsys
         {"name": "tok", "kind": "tokenizer", "data": str(corpus), "vocab_size": 200}]})
     other = scorer(models.load_tokenizer(str(tmp_path / "tok/tok")), tmp_path / "rm")
     code, err = run_cli(tmp_path, ppo_recipe(tmp_path, decoder, other), capsys)
-    mine = models.read_handoff(decoder / "sft")["tokenizer_fingerprint"]
-    theirs = models.read_handoff(other)["tokenizer_fingerprint"]
+    mine = card.read(decoder / "sft")["tokenizer_fingerprint"]
+    theirs = card.read(other)["tokenizer_fingerprint"]
     assert code == 2 and "reward model and policy tokenizers differ" in err and "TRL #3595" in err
     assert f"fingerprint {theirs}" in err and f"fingerprint {mine}" in err
     assert not (tmp_path / "run/ppo/model.safetensors").exists()

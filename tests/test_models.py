@@ -4,11 +4,15 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoModelForSequenceClassification
+from transformers import (
+    AutoModelForCausalLM,
+    AutoModelForSeq2SeqLM,
+    AutoModelForSequenceClassification,
+)
 
-from hfpipeline import models
+from hfpipeline import card, models
 from hfpipeline.cli import main
-from hfpipeline.inspection import inspect_model
+from hfpipeline.commands.inspect import inspect_model
 from hfpipeline.stages.tokenizer import BUILDERS, SPECIALS
 
 
@@ -43,7 +47,7 @@ def test_tiny_model_from_config(model_type, cls, kind, tmp_path):
     again = models.build_model(cls, {"dir": str(tmp_path / "saved")}, ctx_for(tmp_path), tok)
     for (name, a), b in zip(model.state_dict().items(), again.state_dict().values()):
         assert torch.equal(a, b), name
-    assert models.read_handoff(tmp_path / "saved")["tokenizer_fingerprint"] == models.tokenizer_fingerprint(tok)
+    assert card.read(tmp_path / "saved")["tokenizer_fingerprint"] == card.tokenizer_fingerprint(tok)
 
 
 def test_lora_trains_only_adapters_and_reloads_merged(tmp_path):

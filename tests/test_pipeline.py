@@ -1,18 +1,18 @@
 """Run directory semantics: manifest, skip a done stage, refuse to clobber, --overwrite, Ctrl-C, summary."""
 
+import dataclasses
 import json
 import sys
 import types
 
 import pytest
 import yaml
+from conftest import write_jsonl, write_recipe
 
 import hfpipeline
-from hfpipeline import pipeline
 from hfpipeline.cli import main
 from hfpipeline.errors import UserError
-
-from conftest import write_jsonl, write_recipe
+from hfpipeline.kinds import KINDS
 
 
 @pytest.fixture
@@ -92,7 +92,7 @@ def fake_runner(monkeypatch, error):
         raise error
 
     monkeypatch.setitem(sys.modules, "fake_runner", types.SimpleNamespace(run=run))
-    monkeypatch.setitem(pipeline.RUNNERS, "tokenizer", "fake_runner")
+    monkeypatch.setitem(KINDS, "tokenizer", dataclasses.replace(KINDS["tokenizer"], runner="fake_runner"))
 
 
 def test_interrupt_marks_stage_and_keeps_manifest_consistent(recipe, tmp_cwd, monkeypatch):
@@ -100,7 +100,7 @@ def test_interrupt_marks_stage_and_keeps_manifest_consistent(recipe, tmp_cwd, mo
     assert main(["run", str(recipe)]) == 130
     m = manifest(tmp_cwd)
     assert [s["status"] for s in m["stages"]] == ["interrupted", "pending"]
-    monkeypatch.setitem(pipeline.RUNNERS, "tokenizer", "hfpipeline.stages.tokenizer")
+    monkeypatch.setitem(KINDS, "tokenizer", dataclasses.replace(KINDS["tokenizer"], runner="hfpipeline.stages.tokenizer"))
     assert main(["run", str(recipe)]) == 0   # the rerun picks up where it stopped
     assert [s["status"] for s in manifest(tmp_cwd)["stages"]] == ["done", "done"]
 
@@ -118,10 +118,20 @@ def test_python_api_run_and_load_recipe(recipe, tmp_cwd):
     assert hfpipeline.load_recipe(str(recipe)).stage("b").options["type"] == "wordpiece"
 
 
-def test_runners_table_covers_every_kind():
-    from hfpipeline.kinds import KINDS
+@pytest.mark.parametrize("name", sorted(KINDS))
+def test_every_kind_has_a_runner_and_a_known_config(name):
+    """The registry is the one table: each kind's runner module exists and trains with run(stage, ctx); its
+    config class is one validation knows; each ref accepts only products that stage folders hold."""
+    import importlib
 
-    assert set(pipeline.RUNNERS) == set(KINDS)
+    from hfpipeline.kinds import ANY_TOKENIZER
+    from hfpipeline.schema import config_fields
+
+    kind = KINDS[name]
+    assert callable(importlib.import_module(kind.runner).run)
+    if kind.config:
+        assert config_fields(kind.config_name)
+    assert all(product in ANY_TOKENIZER for products in kind.refs.values() for product in products)
 
 
 def test_overwrite_never_deletes_labels(recipe, tmp_cwd, capsys):

@@ -6,13 +6,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from builders import prompt, stage_and_ctx
+from conftest import write_jsonl
 
 import hfpipeline
-from hfpipeline import handoff, models
+from hfpipeline import card, handoff, models
 from hfpipeline.errors import UserError
-
-from conftest import write_jsonl
-from test_sft import prompt, stage_and_ctx
 
 TINY_PPO = {"total_episodes": 16, "per_device_train_batch_size": 4, "response_length": 8, "num_ppo_epochs": 1,
             "learning_rate": 1e-4}
@@ -59,17 +58,17 @@ def test_ppo_policy_reloads_and_generates(ppo_run, decoder):
     ids = tok(prompt(0), return_tensors="pt")
     out = policy.generate(**ids, max_new_tokens=5, do_sample=False, pad_token_id=tok.pad_token_id)
     assert out.shape[1] > ids["input_ids"].shape[1]
-    info = models.read_handoff(ppo_run / "ppo")
-    assert handoff.is_causal_lm(info)
-    assert info["tokenizer_fingerprint"] == models.read_handoff(decoder / "sft")["tokenizer_fingerprint"]
-    assert tok.padding_side == models.read_handoff(decoder / "sft")["padding_side"]
+    info = card.read(ppo_run / "ppo")
+    assert card.is_causal_lm(info)
+    assert info["tokenizer_fingerprint"] == card.read(decoder / "sft")["tokenizer_fingerprint"]
+    assert tok.padding_side == card.read(decoder / "sft")["padding_side"]
 
 
 def test_value_model_is_saved_beside_the_policy(ppo_run, reward):
     from transformers import AutoModelForSequenceClassification
 
     value_dir = ppo_run / "ppo/value_model"
-    assert handoff.is_scorer(models.read_handoff(value_dir))
+    assert card.is_scorer(card.read(value_dir))
     value = models.load_model(AutoModelForSequenceClassification, str(value_dir))
     start = models.load_model(AutoModelForSequenceClassification, str(reward / "rm"))
     assert not torch.equal(value.score.weight, start.score.weight)   # trained from the reward model's weights

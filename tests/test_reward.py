@@ -1,34 +1,15 @@
 """reward stage: pairwise accuracy on held-out pairs rises, tied input/output embeddings save and reload, pairs with
-an implicit prompt train, ranked rows expand into pairs. Also home of the tiny reward model test_ppo and test_handoff
-reuse."""
+an implicit prompt train, ranked rows expand into pairs."""
 
 import json
 from pathlib import Path
 
 import torch
+from builders import TINY_GPT, preferences, prompt, stage_and_ctx
+from conftest import write_jsonl
 
 import hfpipeline
-from hfpipeline import handoff, models
-
-from conftest import write_jsonl
-from test_sft import TINY_GPT, decoder_run, preferences, prompt, stage_and_ctx
-
-
-def reward_run(tmp_path_factory) -> Path:
-    """A run dir with rm/: a reward model trained from the shared tiny decoder's sft/ (built once per session)."""
-    decoder = decoder_run(tmp_path_factory)
-    root = tmp_path_factory.getbasetemp() / "tiny-reward"
-    run_dir = root / "run"
-    if (run_dir / "rm/metrics.json").is_file():
-        return run_dir
-    root.mkdir(exist_ok=True)
-    data = write_jsonl(root / "prefs.jsonl", preferences(120))
-    hfpipeline.run({"name": "tiny-reward", "seed": 0, "output_dir": str(run_dir), "stages": [
-        {"name": "rm", "kind": "reward", "model": str(decoder / "sft"),
-         "data": {"path": str(data), "validation_size": 24},
-         "train": {"max_steps": 24, "learning_rate": 1e-3, "per_device_train_batch_size": 8, "logging_steps": 4}}]},
-        overwrite=True)
-    return run_dir
+from hfpipeline import card, models
 
 
 def test_accuracy_on_easy_pairs_rises_above_chance(reward):
@@ -38,8 +19,8 @@ def test_accuracy_on_easy_pairs_rises_above_chance(reward):
     assert metrics["loss_last"] < metrics["loss_first"]
     summary = json.loads((reward / "run.json").read_text())["summary"][0]
     assert summary["metric"] == "accuracy" and summary["value"] == metrics["accuracy"]
-    info = models.read_handoff(reward / "rm")
-    assert info["head"] == {"name": "score", "shape": [1, TINY_GPT["n_embd"]]} and handoff.is_scorer(info)
+    info = card.read(reward / "rm")
+    assert info["head"] == {"name": "score", "shape": [1, TINY_GPT["n_embd"]]} and card.is_scorer(info)
     assert not (reward / "rm/checkpoints").exists()
 
 
@@ -55,7 +36,11 @@ def scores(model_dir: Path, rows: list[dict]) -> torch.Tensor:
 
 
 def test_tied_embeddings_save_and_reload(decoder, tmp_path):
-    from transformers import AutoModelForSequenceClassification, GPT2Config, GPT2LMHeadModel
+    from transformers import (
+        AutoModelForSequenceClassification,
+        GPT2Config,
+        GPT2LMHeadModel,
+    )
 
     tok = models.load_tokenizer(str(decoder / "tok"))
     config = GPT2Config(n_layer=2, n_embd=32, n_head=2, n_positions=128, vocab_size=len(tok),
@@ -75,7 +60,7 @@ def test_tied_embeddings_save_and_reload(decoder, tmp_path):
     assert model.config.pad_token_id == tok.pad_token_id and model.config.num_labels == 1
     first, again = scores(run_dir / "rm", preferences(4)), scores(run_dir / "rm", preferences(4))
     assert torch.equal(first, again)   # the score head was saved, not re-initialised at random on load
-    assert models.read_handoff(run_dir / "rm")["head"]["shape"] == [1, 32]
+    assert card.read(run_dir / "rm")["head"]["shape"] == [1, 32]
     assert json.loads((run_dir / "rm/metrics.json").read_text())["train_pairs"] == 40
 
 
@@ -126,6 +111,6 @@ def test_lora_reward_model_is_a_scorer_that_reloads_merged(decoder, tmp_path):
          "data": {"path": str(data), "validation_size": 8},
          "train": {"max_steps": 4, "per_device_train_batch_size": 8}}]})
     assert (run_dir / "rm/adapter_config.json").is_file()
-    info = models.read_handoff(run_dir / "rm")
-    assert info["architectures"] == ["GPT2ForSequenceClassification"] and handoff.is_scorer(info)   # what ppo checks
+    info = card.read(run_dir / "rm")
+    assert info["architectures"] == ["GPT2ForSequenceClassification"] and card.is_scorer(info)   # what ppo checks
     assert torch.equal(scores(run_dir / "rm", preferences(3)), scores(run_dir / "rm", preferences(3)))  # head saved

@@ -1,5 +1,5 @@
 """sft stage: loss on completions falls, prompt tokens are masked, packing, conversational data with a chat template,
-LoRA adapters that reload merged, and `hfpipeline export`. Also home of the tiny decoder other test files reuse."""
+LoRA adapters that reload merged, and `hfpipeline export`."""
 
 import json
 from pathlib import Path
@@ -7,67 +7,14 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-
-import hfpipeline
-from hfpipeline import models
-from hfpipeline.cli import main
-from hfpipeline.errors import UserError
-from hfpipeline.pipeline import Context
-from hfpipeline.recipe import load_recipe
-
+from builders import TINY_GPT, TOPICS, instructions, prompt, stage_and_ctx
 from conftest import write_jsonl
 
-TOPICS = [("reset my password", "Open Settings and click Reset password."),
-          ("cook rice", "Rinse the rice, add water and simmer for fifteen minutes."),
-          ("plant tomatoes", "Plant the seedlings in a sunny spot and water them twice a week."),
-          ("make tea", "Pour boiling water over a tea bag and wait three minutes."),
-          ("start running", "Run for ten minutes three times a week."),
-          ("save money", "Set a budget and move money to savings on payday.")]
-FRAMES = ["How do I {t}?", "How can I {t}?", "What is the best way to {t}?", "Can you tell me how to {t}?"]
-CURT = ["No idea.", "Figure it out.", "Look it up.", "Go away."]
-TINY_GPT = {"from_config": "gpt2", "n_layer": 2, "n_embd": 32, "n_head": 2, "n_positions": 128}
-
-
-def prompt(i: int) -> str:
-    return f"User: {FRAMES[i % len(FRAMES)].format(t=TOPICS[i % len(TOPICS)][0])}\nAssistant:"
-
-
-def instructions(n: int = 96) -> list[dict]:
-    """Prompt/completion rows over every topic and wording."""
-    return [{"prompt": prompt(i), "completion": f" Sure! {TOPICS[i % len(TOPICS)][1]}"} for i in range(n)]
-
-
-def preferences(n: int = 96) -> list[dict]:
-    """Polite answers chosen over curt ones."""
-    return [{"prompt": prompt(i), "chosen": f" Sure! {TOPICS[i % len(TOPICS)][1]}", "rejected": f" {CURT[i % 4]}"}
-            for i in range(n)]
-
-
-def decoder_run(tmp_path_factory) -> Path:
-    """A run dir with tok/ (BPE from our tokenizer stage) and sft/ (tiny GPT-2 fine-tuned for a few steps),
-    built once per test session and shared by test_sft, test_dpo and test_generation."""
-    root = tmp_path_factory.getbasetemp() / "tiny-decoder"
-    run_dir = root / "run"
-    if (run_dir / "run.json").is_file() and all(s["status"] == "done" for s in
-                                                 json.loads((run_dir / "run.json").read_text())["stages"]):
-        return run_dir
-    root.mkdir(exist_ok=True)
-    data = write_jsonl(root / "instructions.jsonl", instructions())
-    corpus = write_jsonl(root / "corpus.jsonl", [{"text": r["prompt"] + r["completion"]} for r in instructions()]
-                         + [{"text": r["prompt"] + r["rejected"]} for r in preferences()])
-    hfpipeline.run({"name": "tiny-decoder", "seed": 0, "output_dir": str(run_dir), "stages": [
-        {"name": "tok", "kind": "tokenizer", "data": str(corpus), "vocab_size": 400, "model_max_length": 128},
-        {"name": "sft", "kind": "sft", "model": TINY_GPT, "tokenizer": "tok", "data": str(data),
-         "train": {"max_steps": 40, "learning_rate": 3e-3, "per_device_train_batch_size": 8, "logging_steps": 5}},
-    ]}, overwrite=True)
-    return run_dir
-
-
-def stage_and_ctx(tmp_path, stage: dict, seed: int = 0):
-    """A validated Stage of a one-stage recipe and its Context, for building a trainer without running it."""
-    recipe = load_recipe({"name": "t", "seed": seed, "output_dir": str(tmp_path / "run"), "stages": [stage]})
-    run_dir = Path(recipe.output_dir)
-    return recipe.stages[0], Context(recipe=recipe, run_dir=run_dir, stage_dir=run_dir / stage["name"])
+import hfpipeline
+from hfpipeline import card, models
+from hfpipeline.cli import main
+from hfpipeline.errors import UserError
+from hfpipeline.stages import shared
 
 
 def test_sft_loss_on_completions_falls(decoder):
@@ -77,7 +24,7 @@ def test_sft_loss_on_completions_falls(decoder):
     summary = {s["stage"]: s for s in json.loads((decoder / "run.json").read_text())["summary"]}
     assert summary["sft"]["metric"] == "eval_loss" and summary["sft"]["value"] == metrics["eval_loss"]
     assert (decoder / "sft/model.safetensors").is_file() and not (decoder / "sft/checkpoints").exists()
-    assert models.read_handoff(decoder / "sft")["prompt_format"] == "text"
+    assert card.read(decoder / "sft")["prompt_format"] == "text"
 
 
 def test_prompt_tokens_are_masked_in_collated_labels(decoder, tmp_path):
@@ -136,7 +83,7 @@ def test_messages_dataset_gets_a_chat_template_and_assistant_only_loss(decoder, 
                                           "train": {"max_steps": 3, "learning_rate": 1e-3}})
     trainer, evaluating, conversational = sft.build_trainer(stage, ctx)
     tokenizer = trainer.processing_class
-    assert conversational and evaluating and tokenizer.chat_template == sft.DEFAULT_CHAT_TEMPLATE
+    assert conversational and evaluating and tokenizer.chat_template == shared.DEFAULT_CHAT_TEMPLATE
     assert trainer.args.assistant_only_loss
     # the template renders the demo text format, so chat models and prompt/completion models read prompts alike
     assert format_prompt(tokenizer, "How do I cook rice?", chat=True) == "User: How do I cook rice?\nAssistant:"
@@ -145,13 +92,13 @@ def test_messages_dataset_gets_a_chat_template_and_assistant_only_loss(decoder, 
     learned = tokenizer.decode([t for t in batch["labels"][0].tolist() if t != -100])
     assert learned.startswith(" Sure!") and learned.endswith(tokenizer.eos_token) and "User:" not in learned
     metrics = sft.run(stage, ctx)
-    assert metrics["eval_loss"] > 0
+    assert metrics["eval_loss"] < metrics["eval_loss_before"]   # it learned the chat layout
     assert (ctx.stage_dir / "chat_template.jinja").is_file()
-    assert models.read_handoff(ctx.stage_dir)["prompt_format"] == "chat"
+    assert card.read(ctx.stage_dir)["prompt_format"] == "chat"
 
 
 def test_recipe_chat_template_replaces_the_tokenizer_one():
-    from hfpipeline.stages.sft import DEFAULT_CHAT_TEMPLATE, set_chat_template
+    from hfpipeline.stages.shared import DEFAULT_CHAT_TEMPLATE, set_chat_template
 
     tok = SimpleNamespace(chat_template=None)
     set_chat_template(tok, None, conversational=False)
@@ -189,7 +136,7 @@ def test_lora_adapters_reload_merged_and_export(decoder, tmp_path, capsys):
     out = tmp_path / "exported"
     assert main(["export", str(run_dir / "lora2"), str(out)]) == 0
     assert (out / "model.safetensors").is_file() and not (out / "adapter_config.json").exists()
-    assert (out / "tokenizer.json").is_file() and models.read_handoff(out)["exported_from"]
+    assert (out / "tokenizer.json").is_file() and card.read(out)["exported_from"]
     plain = AutoModelForCausalLM.from_pretrained(out).eval()
     assert torch.allclose(plain(ids).logits, logits[2], atol=1e-5)
     # a full model is copied; a non-empty OUT is refused with one line and exit code 2
@@ -205,10 +152,9 @@ def test_lora_adapters_reload_merged_and_export(decoder, tmp_path, capsys):
 
 
 def test_lora_on_a_from_config_model_is_refused(tmp_path):
-    from hfpipeline.stages import sft
 
     stage, ctx = stage_and_ctx(tmp_path, {"name": "sft", "kind": "sft", "model": TINY_GPT, "tokenizer": "gpt2",
                                           "data": str(write_jsonl(tmp_path / "d.jsonl", instructions(4))),
                                           "peft": {"r": 4}})
     with pytest.raises(UserError, match="from_config"):
-        sft.add_lora(object(), stage, ctx)
+        shared.add_lora(object(), stage, ctx)

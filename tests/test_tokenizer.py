@@ -1,11 +1,10 @@
 """The tokenizer stage: each type trains, saves as a transformers fast tokenizer and round-trips."""
 
 import pytest
+from conftest import write_jsonl
 from transformers import AutoTokenizer
 
 import hfpipeline
-
-from conftest import write_jsonl
 
 TEXTS = [f"The film number {i} was {'great' if i % 2 else 'dull'}, said reviewer {i % 7}." for i in range(300)]
 

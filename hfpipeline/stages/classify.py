@@ -1,17 +1,17 @@
 """`classify` stage: fine-tune an encoder (BERT style) with a sequence-classification head on texts or text pairs,
 evaluate accuracy and macro-F1 every epoch, keep the best checkpoint, write held-out predictions.
-Also `hfpipeline classify`: label texts with a trained classifier."""
+The `hfpipeline classify` command is in hfpipeline.commands.classify."""
 
 import sys
 from collections import Counter
 from pathlib import Path
 
-from hfpipeline import data, handoff, models, rundir, training
+from hfpipeline import card, data, dist, handoff, models, training
 from hfpipeline.errors import UserError
-from hfpipeline.files import read_jsonl, read_text, write_text_atomic
+from hfpipeline.files import write_text_atomic
+from hfpipeline.kinds import KINDS
 
 MAX_LENGTH = 128          # truncation length (tokens); padding is dynamic, per batch
-VALIDATION_FRACTION = 0.1  # split off train when the data has no validation split
 # Head modules (BERT pooler + classifier, DistilBERT pre_classifier, decoders' score): trained and saved in full
 # under LoRA, since a checkpoint without a classifier gets them freshly initialised.
 HEAD = ["classifier", "pre_classifier", "pooler", "score"]
@@ -27,7 +27,12 @@ def run(stage, ctx) -> dict:
     ids = label_ids(dd["train"], names)
     held = "test" if "test" in dd else "validation"
     # model
-    from transformers import AutoModelForSequenceClassification, DataCollatorWithPadding, Trainer, TrainingArguments
+    from transformers import (
+        AutoModelForSequenceClassification,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+    )
 
     tokenizer = models.stage_tokenizer(stage, ctx)
     handoff.check_model_tokenizer(stage, ctx, tokenizer)
@@ -39,11 +44,8 @@ def run(stage, ctx) -> dict:
         print(f"[{stage.name}] warning: {truncated} of {len(dd['train'])} train texts are longer than max_length "
               f"({length} tokens) and were truncated. Raise max_length to read more", file=sys.stderr)
     # trainer
-    try:
-        args = training.build_args(TrainingArguments, stage, ctx, eval_strategy="epoch", save_strategy="epoch",
-                                   load_best_model_at_end=True, metric_for_best_model="accuracy")
-    except ValueError as e:
-        raise UserError(f"stage {stage.name}: train: {str(e).splitlines()[0]}") from None
+    args = training.build_args(TrainingArguments, stage, ctx, eval_strategy="epoch", save_strategy="epoch",
+                               load_best_model_at_end=True, metric_for_best_model="accuracy")
     trainer = Trainer(model=model, args=args, train_dataset=encoded["train"], eval_dataset=encoded["validation"],
                       processing_class=tokenizer, data_collator=DataCollatorWithPadding(tokenizer),
                       compute_metrics=metric_fn())
@@ -59,7 +61,7 @@ def run(stage, ctx) -> dict:
         rows={split: len(ds) for split, ds in dd.items()})
     # save
     training.finish(trainer, tokenizer, ctx, task="classify", labels=names, text_pair=pair, max_length=length)
-    if trainer.is_world_process_zero():
+    if dist.is_main():
         write_predictions(ctx.stage_dir / "predictions.jsonl", dd[held], out.label_ids, probs, names, pair)
     return metrics
 
@@ -79,7 +81,7 @@ def load_splits(stage, ctx):
             print(f"[{stage.name}] warning: the {split} split has no labels (all -1), left out", file=sys.stderr)
             del dd[split]
     if "validation" not in dd:
-        dd = data.split_off(dd, "validation", VALIDATION_FRACTION, ctx.recipe.seed)
+        dd = data.split_off(dd, "validation", KINDS["classify"].holdout, ctx.recipe.seed)
     return dd
 
 
@@ -140,8 +142,7 @@ def label_ids(ds, names: list[str]) -> list[int]:
 
 def max_length(stage, model) -> int:
     """Truncation length: the stage's max_length option (default 128), within the model's positions."""
-    limit = getattr(model.config, "max_position_embeddings", None) or MAX_LENGTH
-    return min(stage.options.get("max_length", MAX_LENGTH), limit)
+    return min(stage.options.get("max_length", MAX_LENGTH), card.context_window(model.config) or MAX_LENGTH)
 
 
 def encode(ds, tokenizer, names: list[str], pair: bool, length: int):
@@ -162,7 +163,7 @@ def encode(ds, tokenizer, names: list[str], pair: bool, length: int):
 def build(auto_cls, stage, ctx, tokenizer, names: list[str]):
     """The classifier with a fresh head of len(names) labels, named in its config; LoRA if the stage asks."""
     ref = stage.refs["model"]
-    labels = label_config(names)
+    labels = models.label_config(names)
     if "config" not in ref:
         labels["ignore_mismatched_sizes"] = True   # a checkpoint's old head may have another label count
     try:
@@ -180,11 +181,6 @@ def build(auto_cls, stage, ctx, tokenizer, names: list[str]):
                         f"{model.get_input_embeddings().num_embeddings} embeddings. Use the model's own tokenizer")
     peft = {"modules_to_save": HEAD, "exclude_modules": rf".*\b({'|'.join(HEAD)})\b.*", **stage.peft} if stage.peft else None
     return models.add_lora(model, peft, "SEQ_CLS")
-
-
-def label_config(names: list[str]) -> dict:
-    """Config values that give a model len(names) labels with these names."""
-    return {"num_labels": len(names), "id2label": dict(enumerate(names)), "label2id": {n: i for i, n in enumerate(names)}}
 
 
 def metric_fn():
@@ -222,77 +218,3 @@ def write_predictions(path: Path, ds, gold, probs, names: list[str], pair: bool)
                "label": names[int(gold[i])], "predicted": names[top], "probability": round(float(probs[i, top]), 4)}
         lines.append(json.dumps(out, ensure_ascii=False) + "\n")
     write_text_atomic(path, "".join(lines))
-
-
-# --- hfpipeline classify -----------------------------------------------------------------------------------------
-
-
-def predict_command(args) -> int:
-    """`hfpipeline classify MODEL_OR_RUN_DIR [TEXT ...] [--file F]`: print label and probability per input."""
-    from transformers.utils import logging
-
-    logging.disable_progress_bar()   # no "Loading weights" bar around the answers
-    inputs = read_inputs(args.texts, args.file)
-    model, tokenizer, length = load_classifier(args.model)
-    for (text, text_pair), (label, prob) in zip(inputs, predict(model, tokenizer, inputs, length)):
-        shown = text if text_pair is None else f"{text} | {text_pair}"
-        print(f"{label}\t{prob:.4f}\t{shown}")
-    return 0
-
-
-def read_inputs(texts: list[str], file: str | None) -> list[tuple]:
-    """(text, text_pair or None) pairs from the arguments, a JSONL or text file, or stdin lines."""
-    if texts:
-        rows = [(t, None) for t in texts]
-    elif file and file.endswith(".jsonl"):
-        rows = []
-        for n, row in enumerate(read_jsonl(file), 1):
-            if not isinstance(row.get("text"), str):
-                raise UserError(f"{file}: row {n} has no text. Each line needs a \"text\" key (and \"text_pair\" for pairs)")
-            rows.append((row["text"], row.get("text_pair")))
-    else:
-        rows = [(line, None) for line in read_lines(file)]
-    if not rows:
-        raise UserError(f"{file or 'stdin'}: no texts to classify. Give texts as arguments, --file or on stdin")
-    return rows
-
-
-def read_lines(file: str | None) -> list[str]:
-    """Non-empty lines of a UTF-8 text file (or stdin)."""
-    if file is None:
-        return [line.strip() for line in sys.stdin if line.strip()]
-    return [line.strip() for line in read_text(file).splitlines() if line.strip()]
-
-
-def load_classifier(path: str):
-    """Model (LoRA adapters merged, eval mode), tokenizer and truncation length of a classifier folder."""
-    from transformers import AutoConfig, AutoModelForSequenceClassification
-
-    folder = rundir.model_folder(path, kinds=("classify",))
-    info = models.read_handoff(folder) or {}
-    kwargs = label_config(info["labels"]) if info.get("labels") else {}
-    if not kwargs and (Path(folder) / "config.json").is_file():
-        architectures = AutoConfig.from_pretrained(folder).architectures or []
-        if not any(a.endswith("ForSequenceClassification") for a in architectures):
-            raise UserError(f"{folder}: holds a {', '.join(architectures) or 'model'}, not a sequence classifier. "
-                            f"Point at a classify stage's output")
-    model = models.load_model(AutoModelForSequenceClassification, folder, **kwargs)
-    length = info.get("max_length") or min(MAX_LENGTH, getattr(model.config, "max_position_embeddings", None) or MAX_LENGTH)
-    return model.eval(), models.load_tokenizer(folder), length
-
-
-def predict(model, tokenizer, inputs: list[tuple], length: int, batch_size: int = 32) -> list[tuple[str, float]]:
-    """(label name, probability) of the top label for each (text, text_pair)."""
-    import torch
-
-    results = []
-    for start in range(0, len(inputs), batch_size):
-        batch = inputs[start:start + batch_size]
-        texts, pairs = [t for t, _ in batch], [p for _, p in batch]
-        enc = tokenizer(texts, pairs if all(p is not None for p in pairs) else None, truncation=True,
-                        max_length=length, padding=True, return_tensors="pt")
-        with torch.no_grad():
-            probs = model(**enc).logits.softmax(-1)
-        top = probs.max(-1)
-        results += [(model.config.id2label[int(i)], float(p)) for p, i in zip(top.values, top.indices)]
-    return results

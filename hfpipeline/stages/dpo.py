@@ -4,10 +4,24 @@ pairs with an implicit shared prompt, or ranked responses expanded to pairs. Hea
 
 import copy
 
-from hfpipeline import data, feedback, generation, handoff, models, policy_eval, training
+from hfpipeline import (
+    card,
+    data,
+    feedback,
+    generation,
+    handoff,
+    models,
+    policy_eval,
+    training,
+)
 from hfpipeline.errors import UserError
-from hfpipeline.stages.sft import (VALIDATION_SIZE, add_lora, is_conversational, max_length, set_chat_template,
-                                   wants_eval)
+from hfpipeline.stages.shared import (
+    add_lora,
+    is_conversational,
+    max_length,
+    set_chat_template,
+    wants_eval,
+)
 
 PAIR_COLUMNS = ("prompt", "chosen", "rejected")
 # TRL's eval metrics -> our names: the implicit reward beta*log(pi/ref) of chosen minus rejected, and how often > 0
@@ -56,33 +70,19 @@ def build_trainer(stage, ctx):
 
 def load_data(stage, ctx):
     """Preference pairs per split; ranked rows become pairs after the validation split is held out (no leaks)."""
-    from datasets import Dataset
-
-    splits = data.load_splits(stage.data, ctx.recipe.seed)
-    source = stage.data.get("path") or stage.data.get("hub")
-    for name, split in splits.items():
-        handoff.check_preference_rows(split, f"stage {stage.name}: data {source} ({name} split)")
-    if "validation" not in splits and wants_eval(stage, ctx):
-        splits = data.split_off(splits, "validation", VALIDATION_SIZE, ctx.recipe.seed)
+    splits = data.load_stage_data(stage, ctx.recipe.seed, evaluate=wants_eval(stage, ctx),
+                                  check=handoff.preference_check(stage))
     out = {}
     for name, split in splits.items():
         if name == "test":
             continue
         if "responses" in split.column_names:
-            split = Dataset.from_list(ranked_to_pairs(split, stage.options.get("demote_tags", ())))
+            split = feedback.pairs_dataset(split, stage.options.get("demote_tags", ()))
         if len(split) == 0:
             raise UserError(f"stage {stage.name}: the {name} split has no preference pairs. "
                             "Ranked rows need at least 2 responses each")
         out[name] = split.select_columns([c for c in PAIR_COLUMNS if c in split.column_names])
     return out
-
-
-def ranked_to_pairs(split, demote_tags) -> list[dict]:
-    """{prompt, responses, ranking, tags} rows -> {prompt, chosen, rejected} pairs (hfpipeline.feedback)."""
-    rows = split.to_list()
-    for row in rows:   # datasets fills tags of unseen response indices with None
-        row["tags"] = {k: v for k, v in (row.get("tags") or {}).items() if v}
-    return feedback.rows_to_pairs(rows, demote_tags)
 
 
 def build_reference(stage, ctx, tokenizer, policy):
@@ -102,7 +102,7 @@ def build_reference(stage, ctx, tokenizer, policy):
 def prompt_format(stage, ctx, conversational: bool) -> str:
     """"chat" when the data is conversational or the policy was tuned on chat-formatted prompts, else "text"."""
     ref = stage.refs["model"]
-    inherited = None if "config" in ref else (models.read_handoff(ctx.ref(ref)) or {}).get("prompt_format")
+    inherited = None if "config" in ref else card.read(ctx.ref(ref)).get("prompt_format")
     return "chat" if conversational or inherited == "chat" else "text"
 
 

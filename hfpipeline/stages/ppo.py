@@ -1,13 +1,11 @@
 """`ppo` stage: RLHF with TRL's PPOTrainer (trl.experimental.ppo). The policy (an sft stage) answers prompts, the
 reward model scores the answers, PPO updates policy and value model with a per-token KL penalty to the frozen policy.
-TRL's PPO cannot resume mid-stage: a rerun starts over from the policy. The value model is saved in value_model/."""
+TRL's PPO cannot resume mid-stage (kinds: resumable=False): a rerun starts over from the policy. The value model is
+saved in value_model/."""
 
-import shutil
-
-from hfpipeline import data, handoff, models, policy_eval, training
+from hfpipeline import data, dist, handoff, models, policy_eval, training
 from hfpipeline.errors import UserError
 
-VALIDATION_SIZE = 0.1    # held-out prompts for the evaluation when there is no eval_prompts: block
 DEFAULTS = {             # sized for tiny models on CPU; raise for real runs
     "learning_rate": 1e-5, "per_device_train_batch_size": 8, "gradient_accumulation_steps": 1,
     "num_mini_batches": 1, "num_ppo_epochs": 4, "response_length": 32, "stop_token": "eos", "kl_coef": 0.05,
@@ -20,7 +18,6 @@ LOGGED = ("objective/scores", "objective/kl", "objective/rlhf_reward", "objectiv
 def run(stage, ctx) -> dict:
     from trl.experimental.ppo import PPOConfig, PPOTrainer
 
-    start_over(ctx)
     # hand-off: policy, reward and value model fit together (checked before any weights load)
     infos = handoff.check_ppo(stage, ctx)
     # data
@@ -33,9 +30,8 @@ def run(stage, ctx) -> dict:
     trainer = PPOTrainer(args=args, processing_class=tokenizer, model=policy, ref_model=reference, reward_model=reward,
                          value_model=value, train_dataset=encoded["train"], eval_dataset=encoded["eval"],
                          peft_config=_lora(stage.peft))
-    trainer.train()
-    ctx.info["global_batch"] = args.batch_size
-    # save: policy in the stage folder, value model beside it
+    metrics = training.train(trainer, ctx)
+    # save: the policy (LoRA merged) in the stage folder, the value model beside it
     tokenizer.padding_side = infos["policy"].get("padding_side") or "right"
     save(trainer, tokenizer, ctx)
     # evaluate: the policy before and after PPO on held-out prompts
@@ -43,7 +39,7 @@ def run(stage, ctx) -> dict:
         ctx.ref(stage.refs["policy"]), str(ctx.stage_dir), ctx.ref(stage.refs["reward_model"]),
         list(prompts["eval"]["prompt"]), ctx, max_new_tokens=args.response_length, temperature=args.temperature,
         add_special_tokens=not chat)
-    return {**compared, **trl_metrics(trainer), "train_prompts": len(encoded["train"])}
+    return {**metrics, **compared, **trl_metrics(trainer), "train_prompts": len(encoded["train"])}
 
 
 def encode_prompts(stage, ctx, tokenizer, infos: dict, args):
@@ -67,7 +63,11 @@ def encode_prompts(stage, ctx, tokenizer, infos: dict, args):
 def load_models(stage, ctx, tokenizer) -> tuple:
     """Policy and its frozen reference (none with LoRA: adapters off), reward model, value model (from the reward
     model unless value_model: names another)."""
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, set_seed
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoModelForSequenceClassification,
+        set_seed,
+    )
 
     set_seed(ctx.recipe.seed)
     value_ref = stage.refs.get("value_model") or stage.refs["reward_model"]
@@ -83,30 +83,13 @@ def load_models(stage, ctx, tokenizer) -> tuple:
     return policy, reference, reward, value
 
 
-def start_over(ctx) -> None:
-    """Remove what an interrupted or failed attempt left: TRL's PPO cannot resume, so the stage starts afresh."""
-    from accelerate import PartialState
-
-    state = PartialState()
-    if state.is_main_process and ctx.stage_dir.exists():
-        shutil.rmtree(ctx.stage_dir)
-    state.wait_for_everyone()
-
-
 def load_prompts(stage, ctx):
     """{train, eval} prompt datasets: eval from the eval_prompts: block, else held out of the stage's data."""
     from datasets import DatasetDict
 
-    block = {k: v for k, v in stage.data.items() if k != "validation_size"}
-    splits = data.load_splits(block, ctx.recipe.seed)
-    if stage.options.get("eval_prompts"):
-        held_out = data.load_splits(stage.options["eval_prompts"], ctx.recipe.seed)["train"]
-    elif "validation" in splits:
-        held_out = splits["validation"]
-    else:
-        splits = data.split_off(splits, "validation", stage.data.get("validation_size") or VALIDATION_SIZE,
-                                ctx.recipe.seed)
-        held_out = splits["validation"]
+    given = stage.options.get("eval_prompts")
+    splits = data.load_stage_data(stage, ctx.recipe.seed, evaluate=not given)
+    held_out = data.load_splits(given, ctx.recipe.seed)["train"] if given else splits["validation"]
     for name, ds in (("data", splits["train"]), ("eval_prompts", held_out)):
         bad = next((n for n, p in enumerate(ds["prompt"]) if not p or not isinstance(p, (str, list))), None)
         if bad is not None:
@@ -143,15 +126,13 @@ def _lora(peft: dict | None):
 
 
 def save(trainer, tokenizer, ctx) -> None:
-    """The tuned policy (LoRA merged) in the stage folder, the value model in value_model/, the log history."""
-    if trainer.accelerator.is_main_process:
-        wrapper = trainer.accelerator.unwrap_model(trainer.model)
-        policy = wrapper.policy.merge_and_unload() if trainer.is_peft_model else wrapper.policy
-        models.save(policy, tokenizer, ctx.stage_dir, trained_by="ppo")
+    """The tuned policy (LoRA merged) through the shared save path; the value model in value_model/."""
+    wrapper = trainer.accelerator.unwrap_model(trainer.model)
+    if trainer.is_peft_model:
+        wrapper.policy = wrapper.policy.merge_and_unload()
+    training.finish(trainer, tokenizer, ctx, model=wrapper.policy, trained_by="ppo")
+    if dist.is_main():
         models.save(wrapper.value_model, tokenizer, ctx.stage_dir / "value_model", trained_by="ppo")
-        trainer.state.save_to_json(str(ctx.stage_dir / "trainer_state.json"))
-        shutil.rmtree(ctx.stage_dir / "checkpoints", ignore_errors=True)
-    trainer.accelerator.wait_for_everyone()   # the evaluation loads the saved policy on every process
 
 
 def trl_metrics(trainer) -> dict:

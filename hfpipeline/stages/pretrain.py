@@ -1,13 +1,20 @@
 """`pretrain` stage: causal-LM (objective: clm, decoders) or masked-LM (objective: mlm, encoders) training on raw
 text grouped into blocks of the context window, from random weights (from_config) or continued from a checkpoint."""
 
-from hfpipeline import data, models, training
+from hfpipeline import card, data, models, training
+from hfpipeline.errors import UserError
 
 DEFAULT_BLOCK = 128   # tiny models on CPU; raise block_size for real runs
 
 
 def run(stage, ctx) -> dict:
-    from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, DataCollatorForLanguageModeling, Trainer, TrainingArguments
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoModelForMaskedLM,
+        DataCollatorForLanguageModeling,
+        Trainer,
+        TrainingArguments,
+    )
 
     mlm = stage.options.get("objective", "clm") == "mlm"
     # model
@@ -18,14 +25,10 @@ def run(stage, ctx) -> dict:
     model = models.add_lora(model, stage.peft, "CAUSAL_LM" if not mlm else "FEATURE_EXTRACTION")
     block = block_size(stage, model, tokenizer)
     # data
-    splits = data.load_splits(stage.data, ctx.recipe.seed)
-    if "validation" not in splits:
-        splits = data.split_off(splits, "validation", 0.05, ctx.recipe.seed)
+    splits = data.load_stage_data(stage, ctx.recipe.seed)
     blocks = splits.map(lambda b: group_texts(b["text"], tokenizer, block, mlm), batched=True,
                         remove_columns=splits["train"].column_names, desc="grouping text into blocks")
     if len(blocks["train"]) == 0:
-        from hfpipeline.errors import UserError
-
         raise UserError(f"stage {stage.name}: the data holds fewer tokens than one block of {block}. Add text or lower block_size")
     # trainer
     args = training.build_args(TrainingArguments, stage, ctx, eval_strategy="epoch", num_train_epochs=1)
@@ -43,12 +46,9 @@ def run(stage, ctx) -> dict:
 
 def block_size(stage, model, tokenizer) -> int:
     """The block length: the recipe's block_size, else the model's context window capped at DEFAULT_BLOCK."""
-    config = model.config
-    window = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None) or DEFAULT_BLOCK
+    window = card.context_window(model.config) or DEFAULT_BLOCK
     wanted = stage.options.get("block_size") or min(window, DEFAULT_BLOCK, tokenizer.model_max_length)
     if wanted > window:
-        from hfpipeline.errors import UserError
-
         raise UserError(f"stage {stage.name}: block_size {wanted} exceeds the model's context window {window}")
     return wanted
 

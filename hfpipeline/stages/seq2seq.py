@@ -5,7 +5,7 @@ The `summarize` / `translate` commands live in hfpipeline.seq2seq_generate."""
 import json
 import sys
 
-from hfpipeline import data, models, seq2seq_scores, training
+from hfpipeline import card, data, dist, models, seq2seq_scores, training
 from hfpipeline.errors import UserError
 from hfpipeline.files import write_text_atomic
 from hfpipeline.seq2seq_generate import as_lengths, encoder_window
@@ -20,7 +20,11 @@ def run(stage, ctx) -> dict:
     dd = clean(data.load_splits(stage.data, ctx.recipe.seed), stage)
     held = next((s for s in ("test", "validation") if s in dd), None)
     # model
-    from transformers import DataCollatorForSeq2Seq, Seq2SeqTrainer, Seq2SeqTrainingArguments
+    from transformers import (
+        DataCollatorForSeq2Seq,
+        Seq2SeqTrainer,
+        Seq2SeqTrainingArguments,
+    )
 
     tokenizer = stage_tokenizer(stage, ctx)
     model = build(stage, ctx, tokenizer)
@@ -35,10 +39,7 @@ def run(stage, ctx) -> dict:
                for split, ds in dd.items()}
     warn_unknown(tokenizer, dd["train"], stage)
     # trainer
-    try:
-        args = training.build_args(Seq2SeqTrainingArguments, stage, ctx, predict_with_generate=True)
-    except ValueError as e:
-        raise UserError(f"stage {stage.name}: train: {str(e).splitlines()[0]}") from None
+    args = training.build_args(Seq2SeqTrainingArguments, stage, ctx, predict_with_generate=True)
     trainer = Seq2SeqTrainer(model=model, args=args, train_dataset=encoded["train"],
                              eval_dataset=encoded.get("validation"), processing_class=tokenizer,
                              data_collator=DataCollatorForSeq2Seq(tokenizer, model=model),
@@ -57,7 +58,7 @@ def run(stage, ctx) -> dict:
     # save
     handoff = {"task": task, "prefix": prefix, "max_source_length": window, "max_target_length": target_length}
     training.finish(trainer, tokenizer, ctx, **handoff)
-    if trainer.is_world_process_zero():
+    if dist.is_main():
         model.generation_config.save_pretrained(ctx.stage_dir)   # also next to LoRA adapters
         if held:
             write_predictions(ctx.stage_dir / "predictions.jsonl", dd[held], predictions)
@@ -97,29 +98,32 @@ def clean(dd, stage):
 def encode(ds, tokenizer, prefix: str, window: int, target_length: int, label: str):
     """Token ids of prefix+source (cut to the encoder window) and labels (cut to target_length), saying how many
     were cut. Padding is left to the collator (per batch)."""
-    from datasets import Dataset
+    def tokenize(batch):
+        inputs, cut_sources = truncated(tokenizer, [prefix + s for s in batch["source"]], window)
+        labels, cut_targets = truncated(tokenizer, batch["target"], target_length, target=True)
+        return {"input_ids": inputs, "attention_mask": [[1] * len(r) for r in inputs], "labels": labels,
+                "cut_source": cut_sources, "cut_target": cut_targets}
 
-    inputs, cut_sources = truncated(tokenizer, [prefix + s for s in ds["source"]], window)
-    labels, cut_targets = truncated(tokenizer, list(ds["target"]), target_length, target=True)
-    for cut, what, limit, option in ((cut_sources, "source texts", window, "max_source_length"),
-                                     (cut_targets, "target texts", target_length, "max_target_length")):
-        if cut:
+    encoded = ds.map(tokenize, batched=True, remove_columns=ds.column_names)
+    for column, what, limit, option in (("cut_source", "source texts", window, "max_source_length"),
+                                        ("cut_target", "target texts", target_length, "max_target_length")):
+        if cut := sum(encoded[column]):
             print(f"{label}: warning: {cut} of {len(ds)} {what} are longer than {option} ({limit} tokens) and were "
                   f"truncated. Raise {option} or shorten them", file=sys.stderr)
-    return Dataset.from_dict({"input_ids": inputs, "attention_mask": [[1] * len(r) for r in inputs], "labels": labels})
+    return encoded.remove_columns(["cut_source", "cut_target"])
 
 
-def truncated(tokenizer, texts: list[str], limit: int, target: bool = False) -> tuple[list, int]:
-    """Token ids of `texts` cut to `limit` tokens (the tokenizer keeps its end token), and how many were longer."""
+def truncated(tokenizer, texts: list[str], limit: int, target: bool = False) -> tuple[list, list[bool]]:
+    """Token ids of `texts` cut to `limit` tokens (the tokenizer keeps its end token), and which were longer."""
     def ids(batch, **kwargs):
         return tokenizer(**({"text_target": batch} if target else {"text": batch}), **kwargs)["input_ids"]
 
     rows = ids(texts)
-    over = [i for i, row in enumerate(rows) if len(row) > limit]
-    if over:
-        for i, row in zip(over, ids([texts[i] for i in over], truncation=True, max_length=limit)):
-            rows[i] = row
-    return rows, len(over)
+    longer = [len(row) > limit for row in rows]
+    over = [i for i, cut in enumerate(longer) if cut]
+    for i, row in zip(over, ids([texts[i] for i in over], truncation=True, max_length=limit) if over else []):
+        rows[i] = row
+    return rows, longer
 
 
 def warn_unknown(tokenizer, ds, stage) -> None:
@@ -155,18 +159,14 @@ def stage_tokenizer(stage, ctx):
 def build(stage, ctx, tokenizer):
     """The encoder-decoder from a config, folder, earlier stage or Hub id; anything else is refused."""
     from transformers import AutoModelForSeq2SeqLM
+    from transformers.models.auto.modeling_auto import MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES
 
     ref = stage.refs["model"]
-    refusal = (f"stage {stage.name}: model {ref['config']['model_type'] if 'config' in ref else ctx.ref(ref)} is not "
-               f"an encoder-decoder. Use T5, BART, mT5 or another model for AutoModelForSeq2SeqLM")
-    try:
-        model = models.build_model(AutoModelForSeq2SeqLM, ref, ctx, tokenizer)
-    except ValueError as e:
-        if "Unrecognized configuration class" in str(e):
-            raise UserError(refusal) from None
-        raise
-    if not model.config.is_encoder_decoder:
-        raise UserError(refusal)
+    model_type = ref["config"]["model_type"] if "config" in ref else card.config_of(ctx.ref(ref)).get("model_type")
+    if model_type not in MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES:   # the family, before any weights load
+        raise UserError(f"stage {stage.name}: model {model_type if 'config' in ref else ctx.ref(ref)} is not an "
+                        f"encoder-decoder ({model_type}). Use T5, BART, mT5 or another model for AutoModelForSeq2SeqLM")
+    model = models.build_model(AutoModelForSeq2SeqLM, ref, ctx, tokenizer)
     # T5/BART average their own loss and ignore num_items_in_batch; without this the Trainer scales the logged
     # loss by processes x accumulation steps (huggingface/transformers#47688)
     model.accepts_loss_kwargs = False

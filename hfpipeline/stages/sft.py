@@ -3,26 +3,17 @@
 """
 
 import sys
-from pathlib import Path
 
 from hfpipeline import data, handoff, models, training
 from hfpipeline.errors import UserError
-
-# Used when the data is conversational and the tokenizer has none. It renders the same "User: ...\nAssistant: ..."
-# text as the demo prompt/completion data; {% generation %} marks what assistant_only_loss trains on.
-DEFAULT_CHAT_TEMPLATE = (
-    "{%- for message in messages -%}"
-    "{%- if message['role'] == 'assistant' -%}"
-    "{{ 'Assistant:' }}{% generation %}{{ ' ' + message['content'] + eos_token }}{% endgeneration %}{{ '\n' }}"
-    "{%- else -%}"
-    "{{ message['role'] | capitalize + ': ' + message['content'] + '\n' }}"
-    "{%- endif -%}"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}{{ 'Assistant:' }}{%- endif -%}"
+from hfpipeline.stages.shared import (
+    add_lora,
+    is_conversational,
+    max_length,
+    set_chat_template,
+    wants_eval,
 )
-VALIDATION_SIZE = 0.05     # held out when the data has no validation split: eval_loss is the headline
-MAX_LENGTH = 256          # default max_length (capped at the context window): TRL's 1024 is far past what tiny
-                          # demo models see; raise it for real checkpoints
+
 KIND_DEFAULTS = {"padding_free": False}   # pad each batch to its longest row (TRL's collator pads dynamically)
 EXTRA_COLUMNS = ("tools", "chat_template_kwargs")   # columns TRL reads besides the text ones
 
@@ -62,9 +53,7 @@ def build_trainer(stage, ctx):
 
 def load_data(stage, ctx):
     """Train (+ validation) splits with only the columns of one SFT format; hold out 5% when none is given."""
-    splits = data.load_splits(stage.data, ctx.recipe.seed)
-    if "validation" not in splits and wants_eval(stage, ctx):
-        splits = data.split_off(splits, "validation", VALIDATION_SIZE, ctx.recipe.seed)
+    splits = data.load_stage_data(stage, ctx.recipe.seed, evaluate=wants_eval(stage, ctx))
     columns = splits["train"].column_names
     keep = next((fmt for fmt in (("prompt", "completion"), ("messages",), ("text",)) if set(fmt) <= set(columns)), None)
     if keep is None:
@@ -74,29 +63,12 @@ def load_data(stage, ctx):
     return {name: split.select_columns(list(keep)) for name, split in splits.items() if name != "test"}
 
 
-def wants_eval(stage, ctx) -> bool:
-    """Evaluate unless the recipe turns evaluation off (eval_strategy: no)."""
-    return {**ctx.recipe.defaults, **stage.train}.get("eval_strategy") != "no"
-
-
-def is_conversational(dataset) -> bool:
-    """Rows are lists of {role, content} messages (TRL's conversational format)."""
-    from trl.data_utils import is_conversational as trl_is_conversational
-
-    return trl_is_conversational(dataset[0])
-
-
-def set_chat_template(tokenizer, template: str | None, conversational: bool) -> None:
-    """The recipe's chat_template, else ours when conversational data meets a tokenizer without one."""
-    if template:
-        tokenizer.chat_template = template
-    elif conversational and not tokenizer.chat_template:
-        tokenizer.chat_template = DEFAULT_CHAT_TEMPLATE
-
-
 def assistant_mask_possible(tokenizer) -> bool:
     """Can TRL mask everything but assistant turns with this template ({% generation %} markers, or a known one)?"""
-    from trl.chat_template_utils import get_training_chat_template, has_generation_markers
+    from trl.chat_template_utils import (
+        get_training_chat_template,
+        has_generation_markers,
+    )
 
     if has_generation_markers(tokenizer.chat_template or ""):
         return True
@@ -108,11 +80,6 @@ def assistant_mask_possible(tokenizer) -> bool:
         return False
 
 
-def max_length(model) -> int:
-    """The default max_length: MAX_LENGTH, or the model's context window when that is shorter."""
-    return min(MAX_LENGTH, handoff.context_window(model.config.to_dict()) or MAX_LENGTH)
-
-
 def build_policy(stage, ctx, tokenizer):
     """The causal LM to train, wrapped with LoRA adapters when the stage has peft:."""
     from transformers import AutoModelForCausalLM
@@ -120,21 +87,6 @@ def build_policy(stage, ctx, tokenizer):
     ref = stage.refs["model"]
     model = models.build_model(AutoModelForCausalLM, ref, ctx, tokenizer)
     return add_lora(model, stage, ctx)
-
-
-def add_lora(model, stage, ctx):
-    """LoRA adapters whose saved config points at the folder the base came from (so the output reloads)."""
-    if not stage.peft:
-        return model
-    ref = stage.refs.get("model") or stage.refs.get("policy")
-    if "config" in ref:
-        raise UserError(f"stage {stage.name}: peft: trains adapters on a pretrained model, but model: is built "
-                        "from_config. Train it fully, or point model: at an earlier stage or a folder")
-    model = models.add_lora(model, stage.peft, "CAUSAL_LM")
-    path = ctx.ref(ref)
-    # the merged base of a LoRA folder names its own base, not that folder: point at what we loaded
-    model.peft_config["default"].base_model_name_or_path = str(Path(path).resolve()) if Path(path).is_dir() else path
-    return model
 
 
 def pick(metrics: dict, when: str = "") -> dict:

@@ -2,9 +2,8 @@
 Load it with `evaluate.load(<this directory>)`; config "multilabel" takes label-indicator rows (subset accuracy)."""
 
 import datasets
-import numpy as np
-
 import evaluate
+import numpy as np
 
 _DESCRIPTION = "Accuracy: the proportion of correct predictions among all predictions."
 

@@ -2,9 +2,8 @@
 Load it with `evaluate.load(<this directory>)`."""
 
 import datasets
-from sacrebleu import CHRF
-
 import evaluate
+from sacrebleu import CHRF
 
 _DESCRIPTION = "chrF: character n-gram F-score; chrF++ (word_order=2) adds word n-grams. Computed by sacreBLEU."
 

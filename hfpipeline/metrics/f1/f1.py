@@ -2,9 +2,8 @@
 computed with numpy. Load it with `evaluate.load(<this directory>)`; config "multilabel" takes indicator rows."""
 
 import datasets
-import numpy as np
-
 import evaluate
+import numpy as np
 
 _DESCRIPTION = "F1 = 2 * (precision * recall) / (precision + recall), per label and averaged like scikit-learn."
 

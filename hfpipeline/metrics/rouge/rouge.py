@@ -2,9 +2,8 @@
 Load it with `evaluate.load(<this directory>)`. rougeLsum splits texts into sentences on newlines."""
 
 import datasets
-from rouge_score import rouge_scorer, scoring
-
 import evaluate
+from rouge_score import rouge_scorer, scoring
 
 _DESCRIPTION = "ROUGE F-measures (Google Research's rouge_score reimplementation of ROUGE-1.5.5); case-insensitive."
 

@@ -2,9 +2,8 @@
 Load it with `evaluate.load(<this directory>)`."""
 
 import datasets
-import sacrebleu as scb
-
 import evaluate
+import sacrebleu as scb
 
 _DESCRIPTION = "Corpus BLEU as computed by sacreBLEU (shareable, reproducible BLEU on detokenized text)."
 

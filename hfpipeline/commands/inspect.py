@@ -4,11 +4,9 @@ tokens, context window — plus architecture family and dtype, for a folder, a r
 import json
 from pathlib import Path
 
-from hfpipeline import rundir
+from hfpipeline import card, rundir
 from hfpipeline.errors import UserError
 from hfpipeline.files import read_jsonl
-
-CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "n_ctx", "max_sequence_length", "seq_length")
 
 
 def inspect_model(path: str, text: str | None = None) -> dict:
@@ -26,9 +24,9 @@ def inspect_model(path: str, text: str | None = None) -> dict:
     if config is not None:
         total = count_parameters(config)
         trainable = _adapter_parameters(Path(folder)) if adapter.is_file() else total
-        info.update(model_type=config.model_type, family=family(config), dtype=str(getattr(config, "dtype", None) or "float32").replace("torch.", ""),
+        info.update(model_type=config.model_type, family=card.family(config.to_dict()), dtype=str(getattr(config, "dtype", None) or "float32").replace("torch.", ""),
                     parameters=total + (trainable if adapter.is_file() else 0), trainable_parameters=trainable,
-                    context_window=context_window(config))
+                    context_window=card.context_window(config))
     has_tokenizer = any(Path(folder, f).is_file() for f in ("tokenizer.json", "tokenizer_config.json"))
     tokenizer = AutoTokenizer.from_pretrained(folder if has_tokenizer or not adapter.is_file() else base)
     info["vocab_size"] = len(tokenizer)
@@ -63,21 +61,6 @@ def _adapter_parameters(folder: Path) -> int:
                     n *= d
                 total += n
     return total
-
-
-def family(config) -> str:
-    """encoder, decoder or encoder-decoder."""
-    if config.is_encoder_decoder:
-        return "encoder-decoder"
-    archs = " ".join(config.architectures or [])
-    if "CausalLM" in archs or "LMHead" in archs or config.model_type in ("gpt2", "llama", "qwen2", "mistral", "gemma", "phi"):
-        return "decoder"
-    return "encoder"
-
-
-def context_window(config) -> int | None:
-    """The longest input the positions allow; None for relative positions (T5)."""
-    return next((getattr(config, k) for k in CONTEXT_KEYS if getattr(config, k, None)), None)
 
 
 def inspect_command(args) -> int:

@@ -10,7 +10,6 @@ import webbrowser
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.resources import files
-from pathlib import Path
 from urllib.parse import unquote
 
 from hfpipeline import feedback
@@ -51,7 +50,7 @@ class LabelingState:
 
 def make_handler(state: LabelingState):
     """A request handler class bound to `state`."""
-    page = (files("hfpipeline.labeling") / "page.html").read_bytes()
+    page = (files("hfpipeline.feedback") / "page.html").read_bytes()
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "hfpipeline-label"
@@ -168,22 +167,3 @@ def serve(batch_path, host="127.0.0.1", port=8765, tags=feedback.DEFAULT_TAGS, o
         print("Stopped.")
     finally:
         server.server_close()
-
-
-def parse_tags(text: str | None) -> tuple[str, ...]:
-    """Tag names from a comma-separated --tags value (None: the default tags)."""
-    if text is None:
-        return feedback.DEFAULT_TAGS
-    names = tuple(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
-    for name in names:
-        if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
-            raise UserError(f"--tags: {name!r} is not a valid tag name. Use letters, digits, '_' or '-'")
-    return names
-
-
-def label_command(args) -> int:
-    """CLI entry: `hfpipeline label BATCH [--host H] [--port P] [--tags a,b]`."""
-    if not Path(args.batch).is_file():
-        raise UserError(f"{args.batch}: no such batch file. Pass the JSONL written by `hfpipeline sample`")
-    serve(args.batch, host=args.host, port=args.port, tags=parse_tags(args.tags))
-    return 0

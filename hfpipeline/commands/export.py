@@ -8,7 +8,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from hfpipeline import models
+from hfpipeline import card, models
 from hfpipeline.errors import UserError
 
 # PEFT task type of saved adapters -> the transformers auto class whose head they were trained with
@@ -28,7 +28,7 @@ def export_command(args) -> int:
         raise UserError(f"{out}: exists and is not empty. Export into a new or empty folder")
     if (stage_dir / "adapter_config.json").is_file():
         how = "merged LoRA adapters into"
-    elif (stage_dir / "config.json").is_file():
+    elif card.holds_model(stage_dir):
         how = "copied"
     else:
         raise UserError(f"{stage_dir}: holds no model (no config.json or adapter_config.json). Give RUN_DIR/STAGE")
@@ -64,9 +64,9 @@ def merge(stage_dir: Path, out: Path) -> None:
     if task not in AUTO_CLASSES:
         raise UserError(f"{stage_dir}: adapters of task type {task!r} cannot be merged here. "
                         f"Supported: {', '.join(AUTO_CLASSES)}")
-    handoff = models.read_handoff(stage_dir) or {}
-    extra = {"num_labels": handoff["num_labels"]} if task == "SEQ_CLS" and "num_labels" in handoff else {}
+    info = card.read(stage_dir)
+    extra = {"num_labels": info["num_labels"]} if task == "SEQ_CLS" and "num_labels" in info else {}
     model = models.load_model(getattr(transformers, AUTO_CLASSES[task]), str(stage_dir), **extra)
     tokenizer = models.load_tokenizer(str(stage_dir))
-    keep = {k: v for k, v in handoff.items() if k not in models.describe(model, tokenizer)}
+    keep = {k: v for k, v in info.items() if k not in card.describe(model, tokenizer)}
     models.save(model, tokenizer, out, **keep, exported_from=str(stage_dir.resolve()))

@@ -237,3 +237,13 @@ def rows_to_pairs(rows, demote_tags=()) -> list[dict]:
             pairs.append({"prompt": row["prompt"], "chosen": row["responses"][better],
                           "rejected": row["responses"][worse]})
     return pairs
+
+
+def pairs_dataset(ranked, demote_tags=()):
+    """A datasets.Dataset of ranked rows -> a Dataset of their {prompt, chosen, rejected} pairs."""
+    from datasets import Dataset
+
+    rows = ranked.to_list()
+    for row in rows:   # datasets fills tags of response indices a row does not tag with None
+        row["tags"] = {k: v for k, v in (row.get("tags") or {}).items() if v}
+    return Dataset.from_list(rows_to_pairs(rows, demote_tags))

@@ -1,1 +1,0 @@
-"""Local web page where a labeller ranks model responses (see server.py and page.html)."""

@@ -1,0 +1,62 @@
+"""What the causal-LM preference and instruction stages (sft, dpo) share: evaluation on/off, the conversational
+format and chat template, the default max_length, and LoRA adapters that reload from the stage folder."""
+
+from pathlib import Path
+
+from hfpipeline import card, models
+from hfpipeline.errors import UserError
+
+# Used when the data is conversational and the tokenizer has none. It renders the same "User: ...\nAssistant: ..."
+# text as the demo prompt/completion data; {% generation %} marks what assistant_only_loss trains on.
+DEFAULT_CHAT_TEMPLATE = (
+    "{%- for message in messages -%}"
+    "{%- if message['role'] == 'assistant' -%}"
+    "{{ 'Assistant:' }}{% generation %}{{ ' ' + message['content'] + eos_token }}{% endgeneration %}{{ '\n' }}"
+    "{%- else -%}"
+    "{{ message['role'] | capitalize + ': ' + message['content'] + '\n' }}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{ 'Assistant:' }}{%- endif -%}"
+)
+MAX_LENGTH = 256          # default max_length (capped at the context window): TRL's 1024 is far past what tiny
+                          # demo models see; raise it for real checkpoints
+
+
+def wants_eval(stage, ctx) -> bool:
+    """Evaluate unless the recipe turns evaluation off (eval_strategy: no)."""
+    return {**ctx.recipe.defaults, **stage.train}.get("eval_strategy") != "no"
+
+
+def is_conversational(dataset) -> bool:
+    """Rows are lists of {role, content} messages (TRL's conversational format)."""
+    from trl.data_utils import is_conversational as trl_is_conversational
+
+    return trl_is_conversational(dataset[0])
+
+
+def set_chat_template(tokenizer, template: str | None, conversational: bool) -> None:
+    """The recipe's chat_template, else ours when conversational data meets a tokenizer without one."""
+    if template:
+        tokenizer.chat_template = template
+    elif conversational and not tokenizer.chat_template:
+        tokenizer.chat_template = DEFAULT_CHAT_TEMPLATE
+
+
+def max_length(model) -> int:
+    """The default max_length: MAX_LENGTH, or the model's context window when that is shorter."""
+    return min(MAX_LENGTH, card.context_window(model.config) or MAX_LENGTH)
+
+
+def add_lora(model, stage, ctx):
+    """LoRA adapters whose saved config points at the folder the base came from (so the output reloads)."""
+    if not stage.peft:
+        return model
+    ref = stage.refs.get("model") or stage.refs.get("policy")
+    if "config" in ref:
+        raise UserError(f"stage {stage.name}: peft: trains adapters on a pretrained model, but model: is built "
+                        "from_config. Train it fully, or point model: at an earlier stage or a folder")
+    model = models.add_lora(model, stage.peft, "CAUSAL_LM")
+    path = ctx.ref(ref)
+    # the merged base of a LoRA folder names its own base, not that folder: point at what we loaded
+    model.peft_config["default"].base_model_name_or_path = str(Path(path).resolve()) if Path(path).is_dir() else path
+    return model
