@@ -3,16 +3,7 @@ loads fit together (tokenizer, chat template, head shape, context window) before
 
 from hfpipeline import card
 from hfpipeline.errors import UserError
-from hfpipeline.kinds import (
-    CAUSAL_LM,
-    KINDS,
-    MASKED_LM,
-    SCORER,
-    TOKENIZER,
-    Kind,
-    output_of,
-    producing,
-)
+from hfpipeline.kinds import CAUSAL_LM, KINDS, MASKED_LM, SCORER, TOKENIZER, Kind, output_of, producing
 
 PROMPTS = Kind(runner="", config=None, produces="", fields={"prompt_field": "prompt"}, columns=(("prompt",),))
 TRL_3595 = "PPO feeds the policy's token ids straight into the reward model (TRL #3595)"

@@ -30,10 +30,7 @@ def test_every_config_is_expected():
 
 def accelerate_launch_args(config, monkeypatch):
     """What `accelerate launch --config_file CONFIG -m hfpipeline run r.yaml` resolves the config to."""
-    from accelerate.commands.launch import (
-        _validate_launch_command,
-        launch_command_parser,
-    )
+    from accelerate.commands.launch import _validate_launch_command, launch_command_parser
     from accelerate.utils import launch
 
     monkeypatch.setattr(launch, "is_port_in_use", lambda port: False)   # the port check is not what is tested
@@ -45,10 +42,7 @@ def accelerate_launch_args(config, monkeypatch):
 
 @pytest.mark.parametrize("config", CONFIGS, ids=[p.stem for p in CONFIGS])
 def test_config_parses_with_accelerates_own_parser(config, monkeypatch):
-    from accelerate.commands.config.config_args import (
-        ClusterConfig,
-        load_config_from_file,
-    )
+    from accelerate.commands.config.config_args import ClusterConfig, load_config_from_file
 
     parsed = load_config_from_file(str(config))
     assert isinstance(parsed, ClusterConfig)

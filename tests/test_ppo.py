@@ -10,7 +10,7 @@ from builders import prompt, stage_and_ctx
 from conftest import write_jsonl
 
 import hfpipeline
-from hfpipeline import card, handoff, models
+from hfpipeline import card, models
 from hfpipeline.errors import UserError
 
 TINY_PPO = {"total_episodes": 16, "per_device_train_batch_size": 4, "response_length": 8, "num_ppo_epochs": 1,

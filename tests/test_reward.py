@@ -36,11 +36,7 @@ def scores(model_dir: Path, rows: list[dict]) -> torch.Tensor:
 
 
 def test_tied_embeddings_save_and_reload(decoder, tmp_path):
-    from transformers import (
-        AutoModelForSequenceClassification,
-        GPT2Config,
-        GPT2LMHeadModel,
-    )
+    from transformers import AutoModelForSequenceClassification, GPT2Config, GPT2LMHeadModel
 
     tok = models.load_tokenizer(str(decoder / "tok"))
     config = GPT2Config(n_layer=2, n_embd=32, n_head=2, n_positions=128, vocab_size=len(tok),

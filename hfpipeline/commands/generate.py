@@ -8,12 +8,7 @@ from pathlib import Path
 from hfpipeline import feedback
 from hfpipeline.errors import UserError
 from hfpipeline.files import iter_jsonl, read_text, write_text_atomic
-from hfpipeline.generation import (
-    check_sampling,
-    generate,
-    load_for_generation,
-    sample_responses,
-)
+from hfpipeline.generation import check_sampling, generate, load_for_generation, sample_responses
 
 
 def generate_command(args) -> int:

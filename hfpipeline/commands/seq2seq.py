@@ -5,13 +5,7 @@ import sys
 
 from hfpipeline import files
 from hfpipeline.errors import UserError
-from hfpipeline.seq2seq_generate import (
-    budget_tokens,
-    fit_words,
-    generate,
-    load,
-    overlong,
-)
+from hfpipeline.seq2seq_generate import budget_tokens, fit_words, generate, load, overlong
 
 
 def read_text(file: str | None) -> str:

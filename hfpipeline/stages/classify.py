@@ -27,12 +27,7 @@ def run(stage, ctx) -> dict:
     ids = label_ids(dd["train"], names)
     held = "test" if "test" in dd else "validation"
     # model
-    from transformers import (
-        AutoModelForSequenceClassification,
-        DataCollatorWithPadding,
-        Trainer,
-        TrainingArguments,
-    )
+    from transformers import AutoModelForSequenceClassification, DataCollatorWithPadding, Trainer, TrainingArguments
 
     tokenizer = models.stage_tokenizer(stage, ctx)
     handoff.check_model_tokenizer(stage, ctx, tokenizer)

@@ -4,24 +4,9 @@ pairs with an implicit shared prompt, or ranked responses expanded to pairs. Hea
 
 import copy
 
-from hfpipeline import (
-    card,
-    data,
-    feedback,
-    generation,
-    handoff,
-    models,
-    policy_eval,
-    training,
-)
+from hfpipeline import card, data, feedback, generation, handoff, models, policy_eval, training
 from hfpipeline.errors import UserError
-from hfpipeline.stages.shared import (
-    add_lora,
-    is_conversational,
-    max_length,
-    set_chat_template,
-    wants_eval,
-)
+from hfpipeline.stages import shared
 
 PAIR_COLUMNS = ("prompt", "chosen", "rejected")
 # TRL's eval metrics -> our names: the implicit reward beta*log(pi/ref) of chosen minus rejected, and how often > 0
@@ -31,11 +16,8 @@ MARGINS = {"eval_rewards/margins": "reward_margin", "eval_rewards/accuracies": "
 
 def run(stage, ctx) -> dict:
     trainer, evaluating, conversational = build_trainer(stage, ctx)
-    # train (eval_on_start measures the "before" numbers inside training)
-    metrics = training.train(trainer, ctx)
-    if evaluating:
-        metrics.update(margins(training.first_eval(trainer), "before"))
-        metrics.update(margins(trainer.evaluate()))
+    # train, with the validation figures before and after
+    metrics = shared.train_before_after(trainer, ctx, evaluating, margins)
     # save
     if "ref" in getattr(trainer.model, "peft_config", {}):
         trainer.model.delete_adapter("ref")   # TRL's frozen copy of the adapters, the LoRA reference
@@ -53,16 +35,14 @@ def build_trainer(stage, ctx):
 
     # data
     splits = load_data(stage, ctx)
-    conversational = is_conversational(splits["train"])
+    conversational = shared.is_conversational(splits["train"])
     # model
-    tokenizer = models.stage_tokenizer(stage, ctx)
-    handoff.check_model_tokenizer(stage, ctx, tokenizer)
-    set_chat_template(tokenizer, None, conversational)
+    tokenizer = shared.chat_tokenizer(stage, ctx, conversational)
     policy = models.build_model(AutoModelForCausalLM, stage.refs["model"], ctx, tokenizer)
     reference = build_reference(stage, ctx, tokenizer, policy)
-    policy = add_lora(policy, stage, ctx)
+    policy = shared.add_lora(policy, stage, ctx)
     # trainer: max_length counts prompt + response tokens
-    args = training.build_args(DPOConfig, stage, ctx, max_length=max_length(policy), eval_on_start="validation" in splits)
+    args = training.build_args(DPOConfig, stage, ctx, max_length=shared.max_length(policy), eval_on_start="validation" in splits)
     trainer = DPOTrainer(model=policy, ref_model=reference, args=args, processing_class=tokenizer,
                          train_dataset=splits["train"], eval_dataset=splits.get("validation"))
     return trainer, "validation" in splits, conversational
@@ -70,7 +50,7 @@ def build_trainer(stage, ctx):
 
 def load_data(stage, ctx):
     """Preference pairs per split; ranked rows become pairs after the validation split is held out (no leaks)."""
-    splits = data.load_stage_data(stage, ctx.recipe.seed, evaluate=wants_eval(stage, ctx),
+    splits = data.load_stage_data(stage, ctx.recipe.seed, evaluate=shared.wants_eval(stage, ctx),
                                   check=handoff.preference_check(stage))
     out = {}
     for name, split in splits.items():

@@ -63,11 +63,7 @@ def encode_prompts(stage, ctx, tokenizer, infos: dict, args):
 def load_models(stage, ctx, tokenizer) -> tuple:
     """Policy and its frozen reference (none with LoRA: adapters off), reward model, value model (from the reward
     model unless value_model: names another)."""
-    from transformers import (
-        AutoModelForCausalLM,
-        AutoModelForSequenceClassification,
-        set_seed,
-    )
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, set_seed
 
     set_seed(ctx.recipe.seed)
     value_ref = stage.refs.get("value_model") or stage.refs["reward_model"]

@@ -20,11 +20,7 @@ def run(stage, ctx) -> dict:
     dd = clean(data.load_splits(stage.data, ctx.recipe.seed), stage)
     held = next((s for s in ("test", "validation") if s in dd), None)
     # model
-    from transformers import (
-        DataCollatorForSeq2Seq,
-        Seq2SeqTrainer,
-        Seq2SeqTrainingArguments,
-    )
+    from transformers import DataCollatorForSeq2Seq, Seq2SeqTrainer, Seq2SeqTrainingArguments
 
     tokenizer = stage_tokenizer(stage, ctx)
     model = build(stage, ctx, tokenizer)

@@ -4,15 +4,9 @@
 
 import sys
 
-from hfpipeline import data, handoff, models, training
+from hfpipeline import data, models, training
 from hfpipeline.errors import UserError
-from hfpipeline.stages.shared import (
-    add_lora,
-    is_conversational,
-    max_length,
-    set_chat_template,
-    wants_eval,
-)
+from hfpipeline.stages import shared
 
 KIND_DEFAULTS = {"padding_free": False}   # pad each batch to its longest row (TRL's collator pads dynamically)
 EXTRA_COLUMNS = ("tools", "chat_template_kwargs")   # columns TRL reads besides the text ones
@@ -20,11 +14,8 @@ EXTRA_COLUMNS = ("tools", "chat_template_kwargs")   # columns TRL reads besides 
 
 def run(stage, ctx) -> dict:
     trainer, evaluating, conversational = build_trainer(stage, ctx)
-    # train (eval_on_start measures the "before" numbers inside training)
-    metrics = training.train(trainer, ctx)
-    if evaluating:
-        metrics.update(pick(training.first_eval(trainer), "before"))
-        metrics.update(pick(trainer.evaluate()))
+    # train, with the validation figures before and after
+    metrics = shared.train_before_after(trainer, ctx, evaluating, pick)
     # save
     training.finish(trainer, trainer.processing_class, ctx, prompt_format="chat" if conversational else "text")
     return metrics
@@ -36,14 +27,12 @@ def build_trainer(stage, ctx):
 
     # data
     splits = load_data(stage, ctx)
-    conversational = is_conversational(splits["train"])
+    conversational = shared.is_conversational(splits["train"])
     # model
-    tokenizer = models.stage_tokenizer(stage, ctx)
-    handoff.check_model_tokenizer(stage, ctx, tokenizer)
-    set_chat_template(tokenizer, stage.options.get("chat_template"), conversational)
+    tokenizer = shared.chat_tokenizer(stage, ctx, conversational, stage.options.get("chat_template"))
     model = build_policy(stage, ctx, tokenizer)
     # trainer
-    defaults = {**KIND_DEFAULTS, "max_length": max_length(model), "eval_on_start": "validation" in splits,
+    defaults = {**KIND_DEFAULTS, "max_length": shared.max_length(model), "eval_on_start": "validation" in splits,
                 "assistant_only_loss": conversational and assistant_mask_possible(tokenizer)}
     args = training.build_args(SFTConfig, stage, ctx, **defaults)
     trainer = SFTTrainer(model=model, args=args, processing_class=tokenizer,
@@ -53,7 +42,7 @@ def build_trainer(stage, ctx):
 
 def load_data(stage, ctx):
     """Train (+ validation) splits with only the columns of one SFT format; hold out 5% when none is given."""
-    splits = data.load_stage_data(stage, ctx.recipe.seed, evaluate=wants_eval(stage, ctx))
+    splits = data.load_stage_data(stage, ctx.recipe.seed, evaluate=shared.wants_eval(stage, ctx))
     columns = splits["train"].column_names
     keep = next((fmt for fmt in (("prompt", "completion"), ("messages",), ("text",)) if set(fmt) <= set(columns)), None)
     if keep is None:
@@ -65,10 +54,7 @@ def load_data(stage, ctx):
 
 def assistant_mask_possible(tokenizer) -> bool:
     """Can TRL mask everything but assistant turns with this template ({% generation %} markers, or a known one)?"""
-    from trl.chat_template_utils import (
-        get_training_chat_template,
-        has_generation_markers,
-    )
+    from trl.chat_template_utils import get_training_chat_template, has_generation_markers
 
     if has_generation_markers(tokenizer.chat_template or ""):
         return True
@@ -86,7 +72,7 @@ def build_policy(stage, ctx, tokenizer):
 
     ref = stage.refs["model"]
     model = models.build_model(AutoModelForCausalLM, ref, ctx, tokenizer)
-    return add_lora(model, stage, ctx)
+    return shared.add_lora(model, stage, ctx)
 
 
 def pick(metrics: dict, when: str = "") -> dict:

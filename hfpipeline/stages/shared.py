@@ -3,7 +3,7 @@ format and chat template, the default max_length, and LoRA adapters that reload 
 
 from pathlib import Path
 
-from hfpipeline import card, models
+from hfpipeline import card, handoff, models, training
 from hfpipeline.errors import UserError
 
 # Used when the data is conversational and the tokenizer has none. It renders the same "User: ...\nAssistant: ..."
@@ -40,6 +40,24 @@ def set_chat_template(tokenizer, template: str | None, conversational: bool) -> 
         tokenizer.chat_template = template
     elif conversational and not tokenizer.chat_template:
         tokenizer.chat_template = DEFAULT_CHAT_TEMPLATE
+
+
+def train_before_after(trainer, ctx, evaluating: bool, pick) -> dict:
+    """Train; with a validation split, `pick(metrics, "before")` of the evaluation eval_on_start ran before the
+    first step and `pick(metrics)` of one after the last (both inside the DDP-wrapped run)."""
+    metrics = training.train(trainer, ctx)
+    if evaluating:
+        metrics.update(pick(training.first_eval(trainer), "before"))
+        metrics.update(pick(trainer.evaluate()))
+    return metrics
+
+
+def chat_tokenizer(stage, ctx, conversational: bool, template: str | None = None):
+    """The stage's tokenizer, checked against its model's, with the chat template the data needs."""
+    tokenizer = models.stage_tokenizer(stage, ctx)
+    handoff.check_model_tokenizer(stage, ctx, tokenizer)
+    set_chat_template(tokenizer, template, conversational)
+    return tokenizer
 
 
 def max_length(model) -> int:

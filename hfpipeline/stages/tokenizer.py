@@ -39,14 +39,7 @@ def _specials(kind: str) -> list[str]:
 
 
 def _bpe(texts, vocab_size, min_frequency, lowercase):
-    from tokenizers import (
-        Tokenizer,
-        decoders,
-        models,
-        normalizers,
-        pre_tokenizers,
-        trainers,
-    )
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
     tok = Tokenizer(models.BPE())
     if lowercase:
@@ -60,15 +53,7 @@ def _bpe(texts, vocab_size, min_frequency, lowercase):
 
 
 def _wordpiece(texts, vocab_size, min_frequency, lowercase):
-    from tokenizers import (
-        Tokenizer,
-        decoders,
-        models,
-        normalizers,
-        pre_tokenizers,
-        processors,
-        trainers,
-    )
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(lowercase=lowercase)
@@ -83,15 +68,7 @@ def _wordpiece(texts, vocab_size, min_frequency, lowercase):
 
 
 def _unigram(texts, vocab_size, min_frequency, lowercase):
-    from tokenizers import (
-        Tokenizer,
-        decoders,
-        models,
-        normalizers,
-        pre_tokenizers,
-        processors,
-        trainers,
-    )
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
     tok = Tokenizer(models.Unigram())
     steps = [normalizers.NFKC()] + ([normalizers.Lowercase()] if lowercase else [])
