@@ -239,15 +239,11 @@ def test_reward_model_on_expanded_rankings_beats_chance_on_held_out_rankings(tmp
 
 
 @pytest.mark.slow
-def test_feedback_recipe_runs_cut_down(tmp_cwd):
-    small = {"tok": ["vocab_size=1000"],
-             "pretrain": ["data={path: demo:corpus, max_rows: 200}", "train.max_steps=2"],
-             "sft": ["data={path: demo:instructions, max_rows: 64}", "train.max_steps=2", 'train.eval_strategy="no"'],
-             "sample": ["data={path: demo:prompts, max_rows: 4}", "max_new_tokens=8"],
-             "reward": ["train.max_steps=2"],
-             "ppo": ["data={path: demo:feedback, max_rows: 16}", "eval_prompts={path: demo:prompts, max_rows: 4}",
-                     "train.total_episodes=16", "train.per_device_train_batch_size=8", "train.response_length=8"]}
-    overrides = ["output_dir=runs/fb"] + [f"stages.{s}.{o}" for s, items in small.items() for o in items]
+def test_feedback_recipe_raises_reward_over_sft(tmp_cwd):
+    """recipes/feedback.yaml as shipped, but for a smaller sampling step (sampling does not feed the later stages:
+    the reward stage reads the shipped labelled batch demo:feedback)."""
+    overrides = ["output_dir=runs/fb", "stages.sample.data={path: demo:prompts, max_rows: 4}",
+                 "stages.sample.max_new_tokens=8"]
     assert main(["run", str(REPO / "recipes" / "feedback.yaml"), *overrides]) == 0
     run_dir = tmp_cwd / "runs" / "fb"
     run = json.loads((run_dir / "run.json").read_text())
@@ -256,4 +252,6 @@ def test_feedback_recipe_runs_cut_down(tmp_cwd):
     assert len(batch.items) == 4 and all(len(item["responses"]) == 4 for item in batch.items)
     reward = metrics(run_dir, "reward")
     assert reward["train_pairs"] == 270 * 6 and reward["eval_pairs"] == 30 * 6   # 300 rankings, 10% held out
-    assert {"mean_reward", "mean_reward_sft", "kl"} <= set(metrics(run_dir, "ppo"))
+    assert reward["accuracy"] > reward["accuracy_before"] + 0.2
+    ppo = metrics(run_dir, "ppo")   # measured: held-out mean reward 0.18 -> 1.57 (seed 42)
+    assert ppo["mean_reward"] > ppo["mean_reward_sft"] + 0.5 and 0 < ppo["kl"] < 2.5, ppo

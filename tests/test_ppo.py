@@ -31,6 +31,22 @@ def ppo_run(decoder, reward, tmp_path_factory) -> Path:
     return root / "run"
 
 
+# Enough PPO for the tiny policy to learn what the tiny reward model likes. Measured held-out mean reward SFT -> PPO
+# (KL to SFT, nats per answer) for seeds 0/1/2: -0.22 -> 0.07 (0.91), 0.02 -> 0.30 (1.08), -0.14 -> 0.27 (0.96).
+LEARNING_PPO = {"total_episodes": 128, "per_device_train_batch_size": 8, "response_length": 8, "num_ppo_epochs": 2,
+                "learning_rate": 1e-3}
+
+
+def test_ppo_raises_held_out_reward_over_the_sft_policy_with_bounded_kl(decoder, reward, tmp_path):
+    prompts = write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": prompt(i)} for i in range(60)])
+    stage = {**ppo_stage(decoder, reward, prompts, train=LEARNING_PPO), "data": {"path": str(prompts),
+                                                                                  "validation_size": 12}}
+    hfpipeline.run({"name": "learn", "seed": 0, "output_dir": str(tmp_path / "run"), "stages": [stage]})
+    metrics = json.loads((tmp_path / "run/ppo/metrics.json").read_text())
+    assert metrics["mean_reward"] > metrics["mean_reward_sft"] + 0.1, metrics
+    assert 0 < metrics["kl"] < 3.0, metrics
+
+
 def test_ppo_logs_reward_and_kl_and_compares_policies(ppo_run):
     metrics = json.loads((ppo_run / "ppo/metrics.json").read_text())
     assert metrics["updates"] == 4 and metrics["episodes"] == 16 and metrics["train_prompts"] == 24

@@ -1,5 +1,5 @@
-"""recipes/rlhf.yaml, cut down: the whole chain runs, and `accelerate launch -m hfpipeline run` (one process)
-gives the same figures as `hfpipeline run` with the same seed."""
+"""recipes/rlhf.yaml: as shipped (trained once per suite) PPO raises held-out reward over the SFT policy with a
+bounded KL; cut down, `accelerate launch -m hfpipeline run` (one process) gives the same figures as `hfpipeline run`."""
 
 import json
 import os
@@ -33,15 +33,29 @@ def cli_overrides(out: Path) -> list[str]:
     return [f"output_dir={out}", "seed=7"] + [f"{k}={json.dumps(v)}" for k, v in CUT.items()]
 
 
+# What the shipped demo reliably shows (bench/rlhf_demo.py, seeds 42/1/2/3): held-out mean reward SFT -> PPO rose by
+# 1.78, 1.49, 1.90, 1.85 with KL to the SFT policy of 0.88-1.01 nats per answer.
+REWARD_MARGIN, KL_BOUND = 0.75, 2.5
+
+
+@pytest.fixture(scope="module")
+def shipped_run(tmp_path_factory) -> Path:
+    """recipes/rlhf.yaml exactly as shipped (only output_dir changed), trained once for the suite."""
+    out = tmp_path_factory.mktemp("rlhf") / "run"
+    hfpipeline.run(str(RECIPE), {"output_dir": str(out)})
+    return out
+
+
 @pytest.mark.slow
-def test_shipped_recipe_runs_cut_down(tmp_path):
-    manifest = hfpipeline.run(str(RECIPE), {**CUT, "output_dir": str(tmp_path / "run")})
-    assert [s["status"] for s in manifest["stages"]] == ["done"] * 5
-    assert [s["kind"] for s in manifest["stages"]] == ["tokenizer", "pretrain", "sft", "reward", "ppo"]
-    metrics = json.loads((tmp_path / "run/ppo/metrics.json").read_text())
-    assert metrics["eval_prompts"] == 8 and metrics["updates"] == 2
-    assert {"mean_reward", "mean_reward_sft", "kl"} <= set(metrics)
-    assert (tmp_path / "run/ppo/value_model/model.safetensors").is_file()
+def test_shipped_recipe_raises_reward_over_sft_with_bounded_kl(shipped_run):
+    manifest = json.loads((shipped_run / "run.json").read_text())
+    assert [(s["kind"], s["status"]) for s in manifest["stages"]] == \
+        [("tokenizer", "done"), ("pretrain", "done"), ("sft", "done"), ("reward", "done"), ("ppo", "done")]
+    metrics = json.loads((shipped_run / "ppo/metrics.json").read_text())
+    assert metrics["mean_reward"] > metrics["mean_reward_sft"] + REWARD_MARGIN, metrics
+    assert 0 < metrics["kl"] < KL_BOUND
+    assert json.loads((shipped_run / "reward/metrics.json").read_text())["accuracy"] >= 0.9
+    assert (shipped_run / "ppo/value_model/model.safetensors").is_file()
 
 
 def final_metrics(run_dir: Path) -> dict:

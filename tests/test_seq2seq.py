@@ -222,7 +222,7 @@ def weights(folder: Path) -> dict:
 def test_fine_tunes_a_saved_checkpoint_with_its_own_tokenizer(t5_dir, tmp_cwd, capsys):
     from transformers import AutoTokenizer
 
-    from hfpipeline.models import tokenizer_fingerprint
+    from hfpipeline.card import tokenizer_fingerprint
 
     write_jsonl(tmp_cwd / "pairs.jsonl", reverse_rows(60, 0))
     tok = {"name": "tok", "kind": "tokenizer", "type": "unigram", "vocab_size": 40,
