@@ -29,8 +29,7 @@ def rouge(predictions: list[str], references: list[str]) -> dict:
     def lines(texts):
         return ["\n".join(sentences(t)) for t in texts]
 
-    scores = load_metric("rouge").compute(predictions=lines(predictions), references=lines(references),
-                                          use_stemmer=True, use_aggregator=False)
+    scores = load_metric("rouge").compute(predictions=lines(predictions), references=lines(references))
     return {key: round(100 * statistics.fmean(values), 2) for key, values in scores.items()}
 
 
@@ -38,9 +37,8 @@ def translation(predictions: list[str], references: list[str]) -> dict:
     """Corpus sacreBLEU and chrF against one reference per prediction."""
     from hfpipeline.metrics import load_metric
 
-    refs = [[r] for r in references]
-    bleu = load_metric("sacrebleu").compute(predictions=predictions, references=refs)["score"]
-    chrf = load_metric("chrf").compute(predictions=predictions, references=refs)["score"]
+    bleu = load_metric("sacrebleu").compute(predictions=predictions, references=references)["score"]
+    chrf = load_metric("chrf").compute(predictions=predictions, references=references)["score"]
     return {"sacrebleu": round(bleu, 2), "chrf": round(chrf, 2)}
 
 

@@ -188,7 +188,7 @@ def metric_fn():
         predicted = probabilities(prediction.predictions).argmax(-1)
         refs = prediction.label_ids
         return {"accuracy": accuracy.compute(predictions=predicted, references=refs)["accuracy"],
-                "f1_macro": float(f1.compute(predictions=predicted, references=refs, average="macro")["f1"])}
+                "f1_macro": f1.compute(predictions=predicted, references=refs)["f1"]}
 
     return compute
 
