@@ -61,9 +61,9 @@ def runs(tmp_path_factory):
         (root / name).mkdir()
         procs[name] = subprocess.Popen([*launcher, str(RLHF), *cut_args()], cwd=root / name, env=ENV, text=True,
                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    outputs = {name: proc.communicate(timeout=600)[0] for name, proc in procs.items()}
     for name, proc in procs.items():
-        out, _ = proc.communicate(timeout=600)
-        assert proc.returncode == 0, f"{name}: {out[-3000:]}"
+        assert proc.returncode == 0, f"{name}: {outputs[name][-3000:]}"
     return root
 
 
