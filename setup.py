@@ -24,7 +24,7 @@ class BuildPyWithPth(build_py):
         # A wheel's root lands in site-packages. An editable wheel is assembled from install_lib, not build_lib
         # (setuptools' editable_wheel points install_lib at it), and build_py copies nothing else there.
         install = self.distribution.get_command_obj("install")
-        root = install.install_lib if self.editable_mode else self.build_lib
+        root = (install.install_lib if self.editable_mode else None) or self.build_lib
         Path(root).mkdir(parents=True, exist_ok=True)
         Path(root, "hfpipeline.pth").write_text(PTH, encoding="utf-8")
         super().run()
