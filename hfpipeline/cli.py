@@ -118,12 +118,15 @@ def build_parser() -> argparse.ArgumentParser:
 def validate_command(args) -> int:
     """Validate each recipe; print OK or every problem."""
     from hfpipeline.recipe import load_recipe
+    from hfpipeline.runnable import coding_line_warning
 
     failed = False
     for path in args.recipes:
         try:
             recipe = load_recipe(path)
             print(f"{path}: OK ({len(recipe.stages)} stages: {', '.join(s.name for s in recipe.stages)})")
+            if warning := coding_line_warning(path):
+                print(warning, file=sys.stderr)
         except UserError as e:
             print(str(e), file=sys.stderr)
             failed = True

@@ -1,0 +1,33 @@
+"""Everything else is in pyproject.toml. This adds hfpipeline.pth to site-packages, wheel and editable installs alike:
+it registers the `hfpipeline` source codec at interpreter start, which makes recipe files runnable
+(`python recipes/rlhf.yaml`, `accelerate launch recipes/rlhf.yaml`; see hfpipeline/runnable.py)."""
+
+from pathlib import Path
+
+from setuptools import setup
+from setuptools.command.build_py import build_py
+
+# One line, run by `site` in every interpreter of the environment; it imports nothing (codecs and sys are loaded at
+# start anyway): hfpipeline.runnable loads only when a file names the codec, or when `accelerate launch` fails.
+RUNNABLE = '__import__("hfpipeline.runnable").runnable'
+PTH = "; ".join([
+    "import codecs, sys",
+    f'codecs.register(lambda name: {RUNNABLE}.codec_info() if name == "hfpipeline" else None)',
+    # accelerate launch RECIPE: a failed recipe exits with its own status, without accelerate's traceback
+    ('sys.argv[1:2] == ["launch"] and sys.argv[0].endswith("accelerate") and setattr(sys, "excepthook", '
+     f"lambda *exc, hook=sys.excepthook: {RUNNABLE}.launch_failed(hook, *exc))"),
+]) + "\n"
+
+
+class BuildPyWithPth(build_py):
+    def run(self):
+        # A wheel's root lands in site-packages. An editable wheel is assembled from install_lib, not build_lib
+        # (setuptools' editable_wheel points install_lib at it), and build_py copies nothing else there.
+        install = self.distribution.get_command_obj("install")
+        root = (install.install_lib if self.editable_mode else None) or self.build_lib
+        Path(root).mkdir(parents=True, exist_ok=True)
+        Path(root, "hfpipeline.pth").write_text(PTH, encoding="utf-8")
+        super().run()
+
+
+setup(cmdclass={"build_py": BuildPyWithPth})
