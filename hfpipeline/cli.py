@@ -83,7 +83,8 @@ def _label(p):
 def _launch(p):
     p.add_argument("recipe", help="recipe YAML file")
     p.add_argument("overrides", nargs="*", metavar="key.path=value")
-    p.add_argument("--accelerate-config", required=True, help="e.g. recipes/accelerate/ddp.yaml")
+    p.add_argument("--accelerate-config", required=True,
+                   help="a launch config file, or a shipped preset: single_gpu, ddp, fsdp, deepspeed_zero2, ...")
     p.add_argument("--num-processes", type=int)
     p.add_argument("--only", metavar="STAGE")
     p.add_argument("--overwrite", action="store_true")

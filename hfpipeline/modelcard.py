@@ -118,3 +118,11 @@ def _snippet(product: str, stage_dir: Path) -> str:
     note = "  # hfpipeline.json beside it records the head, labels, prompt format" if card.read(stage_dir) else ""
     return (f"from transformers import {auto}, AutoTokenizer\n\n"
             f'model = {auto}.from_pretrained("{path}"){note}\n{tokenizer}')
+
+
+def note_merged(card_file: Path, out: Path, auto_class: str) -> None:
+    """Copy a LoRA stage's card to its merged export, saying how the merged checkpoint loads."""
+    text = Path(card_file).read_text(encoding="utf-8")
+    note = (f"## Exported\n\nThis folder holds the LoRA adapters merged into the base model (`hfpipeline export`): "
+            f"load it with `{auto_class}.from_pretrained(FOLDER)`, no peft needed.\n")
+    write_text_atomic(out, text.rstrip() + "\n\n" + note)

@@ -43,9 +43,10 @@ def build() -> dict:
     top["name"]["description"] = "the run's name; output_dir defaults to runs/NAME"
     top["seed"]["description"] = "seed of every stage (default 42)"
     top["output_dir"]["description"] = "the run directory (default runs/NAME)"
+    shared = {"$ref": "#/definitions/config_TrainingArguments",
+              "description": "TrainingArguments fields every trainer stage starts from"}
     top["defaults"] = {"type": "object", "additionalProperties": False, "description": "settings every stage shares",
-                       "properties": {"train": {"$ref": "#/definitions/config_TrainingArguments",
-                                                "description": "TrainingArguments fields every trainer stage starts from"}}}
+                       "properties": {"train": shared}}
     top["stages"] = {"type": "array", "minItems": 1, "items": {"$ref": "#/definitions/stage"},
                      "description": "the stages to run, in order"}
     definitions = {
