@@ -66,8 +66,8 @@ def preset(value: str) -> str:
 def read_config(path: str):
     """The launch config as accelerate's own parser reads it (ClusterConfig); its errors as one-line UserErrors."""
     if not Path(path).is_file():
-        raise UserError(f"{path}: no such accelerate config. Give a file, or one of the shipped presets: "
-                        f"{', '.join(presets())}; or write one with `accelerate config --config_file FILE`")
+        raise UserError(f"{path}: no such accelerate config. Use one of recipes/accelerate/*.yaml or its name "
+                        f"({', '.join(presets())}), or write one with `accelerate config --config_file FILE`")
     from accelerate.commands.config.config_args import load_config_from_file
 
     try:
