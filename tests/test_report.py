@@ -179,3 +179,25 @@ def test_export_carries_the_model_card(run, tmp_path):
     assert main(["export", str(run / "reward"), str(tmp_path / "out")]) == 0
     assert (tmp_path / "out/README.md").read_text() == (run / "reward/README.md").read_text()
     assert not (tmp_path / "out/logs").exists()
+
+
+def test_lora_stage_card_loads_with_peft_and_export_notes_the_merge(decoder, tmp_path):
+    from builders import instructions
+    from huggingface_hub import ModelCard
+
+    run = tmp_path / "run"
+    data = str(write_jsonl(tmp_path / "d.jsonl", instructions(16)))
+    hfpipeline.run({"name": "lora", "seed": 0, "output_dir": str(run), "stages": [
+        {"name": "adapt", "kind": "sft", "model": str(decoder / "sft"), "data": data, "peft": {"r": 4},
+         "train": {"max_steps": 2, "per_device_train_batch_size": 8, "eval_strategy": "no"}}]})
+    card = ModelCard.load(run / "adapt/README.md")
+    assert {"peft", "lora", "sft"} <= set(card.data.tags) and card.data.base_model is None   # a folder, not a Hub id
+    assert f"model: `{decoder / 'sft'}`" in card.text and "r: 4" in card.text
+    code = re.search(r"```python\n(.*?)```", card.text, re.S).group(1)
+    assert "from peft import AutoPeftModelForCausalLM" in code
+    scope: dict = {}
+    exec(code, scope)
+    assert type(scope["model"]).__name__ == "PeftModelForCausalLM"
+    assert main(["export", str(run / "adapt"), str(tmp_path / "out")]) == 0
+    exported = (tmp_path / "out/README.md").read_text()
+    assert exported.startswith(card.content.rstrip()) and "AutoModelForCausalLM.from_pretrained(FOLDER)" in exported
