@@ -32,8 +32,8 @@ USES = {
     "sample": "A labelling batch: K responses per prompt for `hfpipeline label`; not a model.",
 }
 LIMITS = ("Trained by an hfpipeline recipe; the demo recipes train tiny models on small demo datasets, which "
-          "show that the chain works, not a usable model. Its figures come only from the held-out data named "
-          "below. It was not evaluated for bias, safety or factual accuracy: do so before any real use.")
+          "show that the chain works, not a usable model. Its metrics come only from the held-out share "
+          "of the data above. It was not evaluated for bias, safety or factual accuracy: do so before any real use.")
 
 
 def write(stage, recipe, stage_dir: Path, metrics: dict) -> Path:
@@ -61,12 +61,12 @@ def render(stage, recipe, stage_dir: Path, metrics: dict) -> str:
         model_name=f"{recipe.name}/{stage.name}",
     )
     block = next((s for s in recipe.raw.get("stages", []) if isinstance(s, dict) and s.get("name") == stage.name), {})
+    inputs = [*(f"- {key}: {_ref(ref)}" for key, ref in stage.refs.items() if ref), f"- data: {_data(stage.data)}"]
     sections = [
         f"# {recipe.name} / {stage.name}",
         f"A **{stage.kind}** stage of the hfpipeline recipe `{recipe.name}` ({_what(product, stage)}).",
         "## Base model and data",
-        "\n".join(f"- {key}: {_ref(ref)}" for key, ref in stage.refs.items() if ref) or "- base model: none",
-        f"- data: {_data(stage.data)}",
+        "\n".join(inputs),
         "## Recipe block",
         "```yaml\n" + yaml.safe_dump(block, sort_keys=False).rstrip() + "\n```",
         "## Metrics",

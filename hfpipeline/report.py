@@ -116,7 +116,7 @@ def plot_stage(folder: Path, metrics: dict, out: Path) -> Path | None:
     rows = -(-len(todo) // cols)
     fig = Figure(figsize=(4.2 * cols, 3.2 * rows))
     # fixed margins: tight_layout would measure every tick label first and doubles the drawing time
-    fig.subplots_adjust(left=0.08, right=0.97, top=1 - 0.8 / (3.2 * rows), bottom=0.45 / (3.2 * rows),
+    fig.subplots_adjust(left=0.08, right=0.97, top=1 - 0.8 / (3.2 * rows), bottom=0.7 / (3.2 * rows),
                         wspace=0.3, hspace=0.45)
     axes = fig.subplots(rows, cols, squeeze=False)
     for ax, (what, title, data) in zip(axes.flat, todo):
@@ -159,9 +159,10 @@ def _matrix(ax, data) -> None:
     ax.set_yticks(range(len(labels)), labels, fontsize=8)
     ax.set_xlabel("predicted")
     ax.set_ylabel("label")
+    high = max(max(row) for row in counts) / 2
     for i, row in enumerate(counts):
         for j, n in enumerate(row):
-            ax.text(j, i, str(n), ha="center", va="center", fontsize=8)
+            ax.text(j, i, str(n), ha="center", va="center", fontsize=8, color="white" if n > high else "black")
 
 
 DRAW = {"curve": _curve, "bars": _bars, "baseline": _baseline, "confusion": _matrix}
