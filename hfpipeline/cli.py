@@ -128,11 +128,22 @@ COMMANDS = {
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hfpipeline", description="Train language models from recipe files.")
-    parser.add_argument("--version", action="version", version=f"hfpipeline {_version()}")
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (help_text, add_arguments, _) in COMMANDS.items():
         add_arguments(sub.add_parser(name, help=help_text, description=help_text))
     return parser
+
+
+class _Version(argparse.Action):
+    """--version, looked up only when asked: importlib.metadata would cost every start tens of ms."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, help="show the version and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"hfpipeline {_version()}")
+        parser.exit()
 
 
 def _version() -> str:
