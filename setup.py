@@ -1,7 +1,11 @@
-"""Everything else is in pyproject.toml. This adds hfpipeline.pth to site-packages, wheel and editable installs alike:
-it registers the `hfpipeline` source codec at interpreter start, which makes recipe files runnable
-(`python recipes/rlhf.yaml`, `accelerate launch recipes/rlhf.yaml`; see hfpipeline/runnable.py)."""
+"""Build steps; everything else is in pyproject.toml.
+- hfpipeline.pth lands in site-packages (wheel and editable installs alike): it registers the `hfpipeline` source
+  codec at interpreter start, which makes recipe files runnable (`python recipes/rlhf.yaml`, `accelerate launch
+  recipes/rlhf.yaml`; see hfpipeline/runnable.py).
+- The top-level recipes/ (the one source) ship inside the wheel as hfpipeline/recipes/, so `hfpipeline launch R
+  --accelerate-config ddp` finds its presets from a wheel install."""
 
+import shutil
 from pathlib import Path
 
 from setuptools import setup
@@ -19,7 +23,7 @@ PTH = "; ".join([
 ]) + "\n"
 
 
-class BuildPyWithPth(build_py):
+class BuildPy(build_py):
     def run(self):
         # A wheel's root lands in site-packages. An editable wheel is assembled from install_lib, not build_lib
         # (setuptools' editable_wheel points install_lib at it), and build_py copies nothing else there.
@@ -28,6 +32,10 @@ class BuildPyWithPth(build_py):
         Path(root).mkdir(parents=True, exist_ok=True)
         Path(root, "hfpipeline.pth").write_text(PTH, encoding="utf-8")
         super().run()
+        if not self.editable_mode:   # an editable install reads recipes/ from the checkout itself
+            target = Path(self.build_lib) / "hfpipeline" / "recipes"
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.copytree(Path(__file__).parent / "recipes", target, ignore=shutil.ignore_patterns("*.pyc"))
 
 
-setup(cmdclass={"build_py": BuildPyWithPth})
+setup(cmdclass={"build_py": BuildPy})

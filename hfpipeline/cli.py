@@ -83,11 +83,24 @@ def _label(p):
 def _launch(p):
     p.add_argument("recipe", help="recipe YAML file")
     p.add_argument("overrides", nargs="*", metavar="key.path=value")
-    p.add_argument("--accelerate-config", required=True, help="e.g. recipes/accelerate/ddp.yaml")
+    p.add_argument("--accelerate-config", required=True,
+                   help="a launch config file, or a shipped preset: single_gpu, ddp, fsdp, deepspeed_zero2, ...")
     p.add_argument("--num-processes", type=int)
     p.add_argument("--only", metavar="STAGE")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--dry-run", action="store_true", help="print the command without running it")
+
+
+def _report(p):
+    p.add_argument("run_dir", help="a run directory (the recipe's output_dir)")
+
+
+def _schema(p):
+    p.add_argument("-o", "--output", help="write the schema to this file instead of printing it")
+
+
+def _none(p):
+    pass
 
 
 # name -> (help, argument builder, "module:function" that handles it)
@@ -104,15 +117,42 @@ COMMANDS = {
     "sample": ("sample K responses per prompt into a labelling batch", _sample, "hfpipeline.commands.generate:sample_command"),
     "label": ("rank and tag sampled responses in a local web page", _label, "hfpipeline.commands.label:label_command"),
     "launch": ("run a recipe under `accelerate launch` with a launch config", _launch, "hfpipeline.commands.launch:launch_command"),
+    "report": ("write a run's report.md with plots of every stage", _report,
+               "hfpipeline.commands.report:report_command"),
+    "schema": ("print the JSON Schema of the recipe format (for editors)", _schema,
+               "hfpipeline.commands.schema:schema_command"),
+    "env": ("versions of Python and the HF libraries, devices, accelerate's default config", _none,
+            "hfpipeline.commands.env:env_command"),
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hfpipeline", description="Train language models from recipe files.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--version", action=_Version)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (help_text, add_arguments, _) in COMMANDS.items():
         add_arguments(sub.add_parser(name, help=help_text, description=help_text))
     return parser
+
+
+class _Version(argparse.Action):
+    """--version, looked up only when asked: importlib.metadata would cost every start tens of ms."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, help="show the version and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"hfpipeline {_version()}")
+        parser.exit()
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("hfpipeline")
+    except metadata.PackageNotFoundError:   # run from a source tree that was never installed
+        return "(not installed)"
 
 
 def validate_command(args) -> int:
@@ -133,9 +173,27 @@ def validate_command(args) -> int:
     return 2 if failed else 0
 
 
+def dashed(argv: list[str]) -> list[str]:
+    """--max_new_tokens as --max-new-tokens: every long option accepts either spelling (values left as they are)."""
+    out = []
+    for arg in argv:
+        if arg == "--":   # what follows is positional
+            return out + argv[len(out):]
+        name, eq, value = arg.partition("=")
+        out.append(name.replace("_", "-") + eq + value if arg.startswith("--") else arg)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = dashed(sys.argv[1:] if argv is None else argv)
+    if not argv:   # a bare `hfpipeline`: show what there is
+        parser.print_help()
+        return 0
     args, extra = parser.parse_known_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
     if extra:  # key=value overrides given after an option (run r.yaml --overwrite a=b) land here
         if not hasattr(args, "overrides") or any(e.startswith("-") or "=" not in e for e in extra):
             parser.error(f"unrecognized arguments: {' '.join(extra)}")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from hfpipeline import dist, rundir
+from hfpipeline import dist, modelcard, report, rundir
 from hfpipeline.errors import UserError
 from hfpipeline.kinds import KINDS
 from hfpipeline.recipe import Recipe, Stage, load_recipe
@@ -61,6 +61,7 @@ def run_recipe(recipe: Recipe, only: str | None = None, overwrite: bool = False)
     if dist.is_main():
         rundir.finish(run_dir, manifest)
         print(rundir.summary_table(manifest, [s.name for s in selected]))
+        report.after_run(run_dir)
     dist.wait()
     return manifest
 
@@ -99,6 +100,7 @@ def _run_stage(stage: Stage, recipe: Recipe, run_dir: Path, manifest: dict, fres
     headline = _headline(kind.headline, metrics)
     if dist.is_main():
         rundir.write_metrics(stage_dir, metrics)
+        modelcard.write(stage, recipe, stage_dir, metrics)
     rundir.mark(run_dir, manifest, stage.name, status="done", seconds=round(time.time() - start, 1),
                 finished=time.time(), headline={"metric": headline, "value": metrics.get(headline)},
                 **({"distributed": dist.describe()} if kind.config else {}),

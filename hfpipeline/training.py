@@ -4,7 +4,7 @@ resumes from the last checkpoint, the facts run.json records, and saving the fin
 import math
 import shutil
 
-from hfpipeline import card, dist
+from hfpipeline import card, dist, tracking
 from hfpipeline.errors import UserError
 
 OUR_DEFAULTS = {
@@ -40,6 +40,7 @@ def build_args(config_cls, stage, ctx, **stage_defaults):
         hardware = {k: v for k, v in hardware.items() if not k.endswith("_checkpointing")}
     values = {**OUR_DEFAULTS, **hardware, "seed": ctx.recipe.seed, **stage_defaults, **given,
               "output_dir": str(ctx.stage_dir / "checkpoints")}
+    values = tracking.prepare(values, stage, ctx)   # trackers named in report_to log under STAGE_DIR/logs
     try:
         return config_cls(**values)
     except ValueError as e:   # the config's own cross-field checks (e.g. load_best_model_at_end with no eval)

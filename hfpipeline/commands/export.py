@@ -8,7 +8,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from hfpipeline import card, models
+from hfpipeline import card, modelcard, models
 from hfpipeline.errors import UserError
 
 # PEFT task type of saved adapters -> the transformers auto class whose head they were trained with
@@ -18,7 +18,8 @@ AUTO_CLASSES = {
     "SEQ_2_SEQ_LM": "AutoModelForSeq2SeqLM",
     "TOKEN_CLS": "AutoModelForTokenClassification",
 }
-NOT_EXPORTED = ("checkpoints", "metrics.json", "trainer_state.json", "training_args.bin", "README.md")
+# left behind: training leftovers and tracker logs (README.md, the model card, goes with the model)
+NOT_EXPORTED = ("checkpoints", "metrics.json", "trainer_state.json", "training_args.bin", "logs")
 
 
 def export_command(args) -> int:
@@ -70,3 +71,5 @@ def merge(stage_dir: Path, out: Path) -> None:
     tokenizer = models.load_tokenizer(str(stage_dir))
     keep = {k: v for k, v in info.items() if k not in card.describe(model, tokenizer)}
     models.save(model, tokenizer, out, **keep, exported_from=str(stage_dir.resolve()))
+    if (stage_dir / modelcard.FILE).is_file():
+        modelcard.note_merged(stage_dir / modelcard.FILE, out / modelcard.FILE, AUTO_CLASSES[task])

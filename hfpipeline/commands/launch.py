@@ -9,12 +9,15 @@ from pathlib import Path
 
 from hfpipeline.errors import UserError
 
+PACKAGE = Path(__file__).resolve().parent.parent
+
 
 def launch_command(args) -> int:
     """Check the recipe and the accelerate config, print the `accelerate launch` command, then run it."""
     from hfpipeline.recipe import load_recipe
 
     load_recipe(args.recipe, args.overrides)   # a bad recipe fails here once, not in every launched process
+    args.accelerate_config = preset(args.accelerate_config)
     config = read_config(args.accelerate_config)
     if args.num_processes is not None and args.num_processes < 1:
         raise UserError(f"--num-processes {args.num_processes}: must be 1 or more")
@@ -41,11 +44,30 @@ def build_command(args) -> list[str]:
     return command
 
 
+def shipped_recipes() -> Path:
+    """The shipped recipes: the package's copy in a wheel (setup.py copies recipes/ there), else the checkout's."""
+    inside = PACKAGE / "recipes"
+    return inside if inside.is_dir() else PACKAGE.parent / "recipes"
+
+
+def presets() -> list[str]:
+    """Names of the shipped launch configs (recipes/accelerate/NAME.yaml)."""
+    return sorted(p.stem for p in (shipped_recipes() / "accelerate").glob("*.yaml"))
+
+
+def preset(value: str) -> str:
+    """A launch config file as given, or the shipped one a bare name (ddp, fsdp, ...) stands for."""
+    if Path(value).is_file() or "/" in value or value.endswith((".yaml", ".yml")):
+        return value
+    shipped = shipped_recipes() / "accelerate" / f"{value}.yaml"
+    return str(shipped) if shipped.is_file() else value
+
+
 def read_config(path: str):
     """The launch config as accelerate's own parser reads it (ClusterConfig); its errors as one-line UserErrors."""
     if not Path(path).is_file():
-        raise UserError(f"{path}: no such accelerate config. Use one of recipes/accelerate/*.yaml "
-                        "or write one with `accelerate config --config_file FILE`")
+        raise UserError(f"{path}: no such accelerate config. Use one of recipes/accelerate/*.yaml or its name "
+                        f"({', '.join(presets())}), or write one with `accelerate config --config_file FILE`")
     from accelerate.commands.config.config_args import load_config_from_file
 
     try:
