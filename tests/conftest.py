@@ -52,4 +52,4 @@ def pytest_collection_modifyitems(items):
     """End-to-end runs (marker slow) get a longer timeout than the per-test default in pyproject.toml."""
     for item in items:
         if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
-            item.add_marker(pytest.mark.timeout(900))
+            item.add_marker(pytest.mark.timeout(1800))
