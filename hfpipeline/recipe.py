@@ -6,6 +6,7 @@ Nothing here imports torch or transformers: `hfpipeline validate` stays instant.
 import copy
 import hashlib
 import json
+import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ TOP_KEYS = {"name": "str", "seed": "int", "output_dir": "str", "defaults": "dict
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
 MAX_NODES = 100_000   # YAML values after alias expansion: real recipes hold hundreds
 SECRET = re.compile(r"token|password|secret", re.IGNORECASE)
+SECRET_VALUE = re.compile(r"'[^']*'|\"[^\"]*\"")   # quoted values in a message (a token is text)
 TOKENIZER_SET = ("vocab_size", "pad_token_id", "bos_token_id", "eos_token_id", "decoder_start_token_id")
 MIN_VOCAB = {"bpe": (258, "the 256 byte tokens and 2 special tokens of byte-level BPE"),
              "wordpiece": (6, "its 5 special tokens and one more"), "unigram": (4, "its 3 special tokens and one more")}
@@ -195,6 +197,8 @@ class Problems:
             self.warn(path, warning)
 
     def _where(self, path: tuple, message: str) -> str:
+        if path and isinstance(path[-1], str) and SECRET.search(path[-1]):
+            message = SECRET_VALUE.sub("***", message)   # never echo a token into a terminal or a log
         line = next((self.lines[path[:n]] for n in range(len(path), -1, -1) if path[:n] in self.lines), None)
         where = f"{self.source}:{line}" if line else self.source
         return f"{where}: {fmt_path(path) or '(recipe)'}: {message}"
@@ -237,12 +241,15 @@ def _split_override(text: str):
     key, sep, value = text.partition("=")
     if not sep or not key.strip() or any(not part for part in key.strip().split(".")):
         return None, f"override {text!r}: expected key.path=value, e.g. stages.sft.train.learning_rate=1e-4"
+    if SECRET.search(key):
+        text = f"{key}=***"
     if not value.strip():
         return None, f"override {text!r}: empty value. Give one after '=', e.g. {key.strip()}=VALUE (or null)"
     try:
         return key.strip(), yaml.safe_load(value)
     except yaml.YAMLError as e:
         why = getattr(e, "problem", None) or e
+        value = "***" if SECRET.search(key) else value
         return None, f"override {text!r}: {value!r} is not a valid YAML value ({why}). Quote it if it is text"
 
 
@@ -260,6 +267,8 @@ def _validate(raw: dict, problems: Problems) -> Recipe:
     name = raw.get("name")
     if not name:
         problems.add(("name",), "missing. Give the recipe a name, e.g. name: my-run")
+    if isinstance(raw.get("output_dir"), str):
+        _check_output_dir(raw["output_dir"], problems)
     defaults = raw.get("defaults") if isinstance(raw.get("defaults"), dict) else {}
     for key in defaults:
         if key != "train":
@@ -280,6 +289,21 @@ def _validate(raw: dict, problems: Problems) -> Recipe:
     return Recipe(name=str(name), seed=raw.get("seed", 42) if isinstance(raw.get("seed", 42), int) else 42,
                   output_dir=str(raw.get("output_dir") or f"runs/{name}"), defaults=default_train,
                   stages=[s for s in parsed if s], source=problems.source, raw=raw)
+
+
+def _check_output_dir(value: str, problems: Problems) -> None:
+    """The run directory must be (or be creatable as) a writable folder."""
+    if not value.strip():
+        problems.add(("output_dir",), "empty. Give a folder, e.g. output_dir: runs/my-run")
+        return
+    path = Path(value).expanduser()
+    existing = next(p for p in (path, *path.parents) if p.exists() or p == Path(p.anchor or "."))
+    if existing.exists() and not existing.is_dir():
+        what = "is a file" if existing == path else f"is inside {existing}, which is a file"
+        problems.add(("output_dir",), f"{value}: {what}, not a folder. Set output_dir to a folder")
+    elif existing.is_dir() and not os.access(existing, os.W_OK | os.X_OK):
+        problems.add(("output_dir",), f"{value}: cannot write in {existing} (read-only or no permission). "
+                                      "Set output_dir=A_WRITABLE_FOLDER")
 
 
 def _validate_stage(raw, i: int, seen: list[str], all_names: list, problems: Problems) -> Stage | None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from hfpipeline import card, rundir
 from hfpipeline.errors import UserError
-from hfpipeline.files import read_jsonl
+from hfpipeline.files import read_jsonl, read_text
 
 
 def inspect_model(path: str, text: str | None = None) -> dict:
@@ -73,7 +73,7 @@ def inspect_command(args) -> int:
             rows = read_jsonl(file)
             text = "\n".join(str(r.get("text", next(iter(r.values()), ""))) for r in rows)
         else:
-            text = file.read_text(encoding="utf-8")
+            text = read_text(file)
     info = inspect_model(args.model, text)
     width = max(map(len, info))
     for key, value in info.items():
