@@ -5,6 +5,7 @@ names are served (DNS rebinding), POSTs from another Origin are refused, and a s
 for a per-run token (in the printed URL, then a cookie).
 """
 
+import contextlib
 import hmac
 import json
 import re
@@ -97,10 +98,8 @@ def make_handler(state: LabelingState):
                 self.extra_headers = [("Allow", "GET, POST")]
                 code, message = HTTPStatus.METHOD_NOT_ALLOWED, f"method {self.command} not allowed: use GET or POST"
             self.close_connection = True
-            try:
-                self.send_error_json(code, message or code.phrase if isinstance(code, HTTPStatus) else message)
-            except OSError:
-                pass
+            with contextlib.suppress(OSError):   # the client may be gone already
+                self.send_error_json(code, message or (code.phrase if isinstance(code, HTTPStatus) else "error"))
 
         def refusal(self) -> tuple | None:
             """(status, why) when the request must be refused: foreign Host (DNS rebinding), a POST from another
@@ -220,10 +219,8 @@ def host_names(host: str, extra=()) -> set[str]:
     if host not in LOOPBACK_HOSTS:
         machine = socket.gethostname()
         names |= {machine.lower(), socket.getfqdn().lower()}
-        try:
+        with contextlib.suppress(OSError):   # a host name that does not resolve: its name alone
             names |= {info[4][0] for info in socket.getaddrinfo(machine, None)}
-        except OSError:
-            pass   # a host name that does not resolve: its name alone
     return names - {"", "0.0.0.0", "::"}
 
 
