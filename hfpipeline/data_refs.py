@@ -217,15 +217,21 @@ def _scan_rows(file: Path, columns: dict, kind: Kind, at: tuple, warn) -> dict:
     rows are counted and warned about."""
     rows = chars = same = 0
     texts = [c for c, canonical in columns.items() if "text" in COLUMN_TYPES.get(canonical, ())]
+    by_name = {canonical: column for column, canonical in columns.items()}
+    pair = (by_name["chosen"], by_name["rejected"]) if "chosen" in by_name and "rejected" in by_name else None
+    checks = list(columns.items())
     for lineno, row in _rows(file):
         rows += 1
-        for column, canonical in columns.items():
+        for column, canonical in checks:
             if column not in row:
                 raise ValueError(f"{file}:{lineno}: no {column!r} column (the first row has it). Every row needs it")
             if problem := _value_problem(row[column], canonical):
                 raise ValueError(f"{file}:{lineno}: column {column!r} {problem}")
-        chars += sum(len(row[c]) for c in texts if isinstance(row[c], str))
-        same += "chosen" in columns.values() and _get(row, columns, "chosen") == _get(row, columns, "rejected")
+        for column in texts:
+            if type(row[column]) is str:
+                chars += len(row[column])
+        if pair and row[pair[0]] == row[pair[1]]:
+            same += 1
     if not rows:
         raise ValueError(f"{file}: no rows. The file is empty")
     if same and warn:
@@ -233,14 +239,10 @@ def _scan_rows(file: Path, columns: dict, kind: Kind, at: tuple, warn) -> dict:
     return {"rows": rows, "chars": chars}
 
 
-def _get(row: dict, columns: dict, canonical: str):
-    return next((row.get(c) for c, name in columns.items() if name == canonical), None)
-
-
 def _value_problem(value, canonical: str) -> str | None:
     """Why `value` cannot be in a `canonical` column (COLUMN_TYPES), or None."""
     accepted = COLUMN_TYPES.get(canonical)
-    if accepted is None or ("text" in accepted and isinstance(value, str)):
+    if accepted is None or (type(value) is str and "text" in accepted):
         return None
     if "label" in accepted:
         ok = isinstance(value, (int, str)) and not isinstance(value, bool)
@@ -257,6 +259,12 @@ def _chat_problem(messages: list, needs_assistant: bool) -> str | None:
     """Why a list of messages is not a chat: each {role, content: str}, known roles, an assistant turn."""
     if not messages:
         return "holds an empty list of messages"
+    try:   # the common case, in one pass: every message well formed, and an assistant turn if one is needed
+        if all(m["role"] in ROLES and type(m["content"]) is str for m in messages) and (
+                not needs_assistant or any(m["role"] == "assistant" for m in messages)):
+            return None
+    except (TypeError, KeyError):
+        pass   # a message that is not a mapping with role and content: said below
     for i, m in enumerate(messages):
         if not isinstance(m, dict) or "role" not in m or "content" not in m:
             return f"message {i}: expected {{\"role\": ..., \"content\": ...}}, got {_shown(m)}"

@@ -23,7 +23,7 @@ from hfpipeline.schema import check_range, check_value, config_fields, config_re
 TOP_KEYS = {"name": "str", "seed": "int", "output_dir": "str", "defaults": "dict", "stages": "list"}
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
 MAX_NODES = 100_000   # YAML values after alias expansion: real recipes hold hundreds
-SECRET = re.compile(r"token|password|secret", re.IGNORECASE)
+SECRET = re.compile(r"token(?!izer|s\b|_id)|password|secret", re.IGNORECASE)   # hub_token, not tokenizer:
 SECRET_VALUE = re.compile(r"'[^']*'|\"[^\"]*\"")   # quoted values in a message (a token is text)
 TOKENIZER_SET = ("vocab_size", "pad_token_id", "bos_token_id", "eos_token_id", "decoder_start_token_id")
 MIN_VOCAB = {"bpe": (258, "the 256 byte tokens and 2 special tokens of byte-level BPE"),
@@ -80,8 +80,8 @@ def load_recipe(source: str | Path | dict, overrides: list[str] | dict | None = 
 def redact(obj):
     """A copy of `obj` with the value of every key naming a token, password or secret replaced by ***."""
     if isinstance(obj, dict):
-        return {k: "***" if isinstance(k, str) and SECRET.search(k) and v not in (None, "", False) and not
-                isinstance(v, (int, float)) else redact(v) for k, v in obj.items()}
+        return {k: "***" if isinstance(k, str) and SECRET.search(k) and v not in (None, "") else redact(v)
+                for k, v in obj.items()}
     if isinstance(obj, list):
         return [redact(v) for v in obj]
     return obj

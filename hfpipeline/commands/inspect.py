@@ -11,9 +11,9 @@ from hfpipeline.files import read_jsonl, read_text
 
 def inspect_model(path: str, text: str | None = None) -> dict:
     """Parameters (total, trainable), vocabulary, context window, family, dtype and token count of `text`."""
+    folder = rundir.model_folder(path, tokenizer_only=True)   # a bad path fails before transformers loads
     from transformers import AutoConfig, AutoTokenizer
 
-    folder = rundir.model_folder(path, tokenizer_only=True)
     adapter = Path(folder, "adapter_config.json")
     base = json.loads(adapter.read_text())["base_model_name_or_path"] if adapter.is_file() else folder
     info = {"model": folder}
