@@ -26,8 +26,8 @@ MAX_NODES = 100_000   # YAML values after alias expansion: real recipes hold hun
 SECRET = re.compile(r"token(?!izer|s\b|_id)|password|secret", re.IGNORECASE)   # hub_token, not tokenizer:
 SECRET_VALUE = re.compile(r"'[^']*'|\"[^\"]*\"")   # quoted values in a message (a token is text)
 TOKENIZER_SET = ("vocab_size", "pad_token_id", "bos_token_id", "eos_token_id", "decoder_start_token_id")
-MIN_VOCAB = {"bpe": (258, "the 256 byte tokens and 2 special tokens of byte-level BPE"),
-             "wordpiece": (6, "its 5 special tokens and one more"), "unigram": (4, "its 3 special tokens and one more")}
+SPECIAL_TOKENS = {"bpe": 2, "wordpiece": 5, "unigram": 3}   # as stages/tokenizer.SPECIALS, without importing it
+BYTE_ALPHABET = 256   # byte-level BPE always keeps the 256 byte tokens, whatever vocab_size says
 
 
 @dataclass
@@ -444,10 +444,14 @@ def _check_config_ref(value: dict, at: tuple, problems: Problems) -> dict | None
 
 
 def _check_vocab(options: dict, at: tuple, problems: Problems) -> None:
-    """A tokenizer's vocabulary must hold at least its special tokens (and byte-level BPE's 256 bytes)."""
+    """A tokenizer's vocabulary must hold its special tokens and more; byte-level BPE silently keeps 256 bytes."""
     size, kind = options.get("vocab_size"), options.get("type", "bpe")
-    if isinstance(size, int) and not isinstance(size, bool) and size >= 1 and kind in MIN_VOCAB:
-        low, why = MIN_VOCAB[kind]
-        if size < low:
-            problems.add(at + ("vocab_size",), f"{size} is too small for a {kind} tokenizer: it needs >= {low} for "
-                                               f"{why}")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1 or kind not in SPECIAL_TOKENS:
+        return
+    if size <= SPECIAL_TOKENS[kind]:
+        problems.add(at + ("vocab_size",), f"{size} is too small for a {kind} tokenizer: its {SPECIAL_TOKENS[kind]} "
+                                           f"special tokens leave no room for text. Use >= {SPECIAL_TOKENS[kind] + 1}")
+    elif kind == "bpe" and size < BYTE_ALPHABET + SPECIAL_TOKENS[kind]:
+        problems.warn(at + ("vocab_size",), f"{size} is below byte-level BPE's {BYTE_ALPHABET} byte tokens + "
+                                            f"{SPECIAL_TOKENS[kind]} special tokens: the vocabulary will hold "
+                                            f"{BYTE_ALPHABET + SPECIAL_TOKENS[kind]}")

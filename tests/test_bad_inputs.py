@@ -55,9 +55,10 @@ RECIPE_CASES = [  # (id, base recipe, overrides, fragment of the one line)
     ("vocab-negative", RLHF, ["stages.tok.vocab_size=-100"], "stages[0].vocab_size: -100 is out of range: must be >= 1"
      ),
     ("vocab-zero", RLHF, ["stages.tok.vocab_size=0"], "vocab_size: 0 is out of range"),
-    ("vocab-below-bytes", RLHF, ["stages.tok.vocab_size=100"], "100 is too small for a bpe tokenizer"),
+    ("vocab-specials-bpe", RLHF, ["stages.tok.vocab_size=2"], "2 is too small for a bpe tokenizer: its 2 special"),
     ("vocab-unigram", SUMMARIZE, ["stages.tok.vocab_size=3"], "3 is too small for a unigram tokenizer"),
     ("vocab-wordpiece", CLASSIFY, ["stages.tok.vocab_size=5"], "5 is too small for a wordpiece tokenizer"),
+    ("vocab-unigram-specials", SUMMARIZE, ["stages.tok.vocab_size=1"], "Use >= 4"),
     ("min-frequency", RLHF, ["stages.tok.min_frequency=-1"], "min_frequency: -1 is out of range: must be >= 0"),
     ("model-max-length", RLHF, ["stages.tok.model_max_length=0"], "model_max_length: 0 is out of range"),
     ("max-rows-negative", RLHF, ["stages.tok.data={path: demo:corpus, max_rows: -5}"], "data.max_rows: -5"),
@@ -195,6 +196,8 @@ def test_absurd_values_warn_but_pass(tmp_path, capsys):
     assert main(["validate", RLHF, f"output_dir={tmp_path}/run", "stages.sft.train.num_train_epochs=1e9"]) == 0
     err = capsys.readouterr().err
     assert "stages[2].train.num_train_epochs: warning: '1e9' is legal but absurd" in err
+    assert main(["validate", RLHF, f"output_dir={tmp_path}/run", "stages.tok.vocab_size=100"]) == 0
+    assert "stages[0].vocab_size: warning: 100 is below byte-level BPE's 256 byte tokens" in capsys.readouterr().err
 
 
 def test_secrets_redacted_in_resolved_recipe():
