@@ -160,7 +160,8 @@ def validate_command(args) -> int:
     overrides = [a for a in args.recipes if "=" in a and not Path(a).exists()]
     recipes = [a for a in args.recipes if a not in overrides]
     if not recipes:
-        raise UserError("validate: no recipe file given (only overrides). Usage: hfpipeline validate RECIPE [key=value ...]")
+        raise UserError("validate: no recipe file given (only overrides). "
+                        "Usage: hfpipeline validate RECIPE [key=value ...]")
     for path in recipes:
         try:
             recipe = load_recipe(path, overrides)

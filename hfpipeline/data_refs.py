@@ -37,9 +37,11 @@ def resolve_path(path: str) -> Path:
     return Path(path).expanduser()
 
 
-def check_block(raw, kind: Kind, at: tuple, add, warn=None, block_size: int | None = None) -> dict | None:
+def check_block(raw, kind: Kind, at: tuple, add, warn=None, block_size: int | None = None,
+                stats: dict | None = None) -> dict | None:
     """Validate a stage's data block; report problems through add(path, message) and suspicious but legal data
-    through warn(path, message); return the block normalised. `block_size`: train needs text for one block."""
+    through warn(path, message); return the block normalised. `block_size`: train needs text for one block;
+    `stats` receives the train split's {rows, chars} when they are known."""
     if raw is None:
         return None
     if isinstance(raw, str):
@@ -72,9 +74,11 @@ def check_block(raw, kind: Kind, at: tuple, add, warn=None, block_size: int | No
             elif not isinstance(path, str):
                 add(where, "expected a file path")
             else:
-                stats = _check_path(path, block, kind, where, add, warn)
-                if split == "train" and stats:
-                    _check_enough(stats, block, kind, files, where, add, block_size)
+                found = _check_path(path, block, kind, where, add, warn)
+                if split == "train" and found:
+                    _check_enough(found, block, kind, files, where, add, block_size)
+                    if stats is not None:
+                        stats.update(found)
     return block
 
 

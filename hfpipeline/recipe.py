@@ -6,6 +6,7 @@ Nothing here imports torch or transformers: `hfpipeline validate` stays instant.
 import copy
 import hashlib
 import json
+import math
 import os
 import re
 import sys
@@ -22,6 +23,7 @@ from hfpipeline.schema import check_range, check_value, config_fields, config_re
 
 TOP_KEYS = {"name": "str", "seed": "int", "output_dir": "str", "defaults": "dict", "stages": "list"}
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
+MAX_STEPS = 10_000_000   # more optimizer steps than this from epochs x rows: warned about as a likely typo
 MAX_NODES = 100_000   # YAML values after alias expansion: real recipes hold hundreds
 SECRET = re.compile(r"token(?!izer|s\b|_id)|password|secret", re.IGNORECASE)   # hub_token, not tokenizer:
 SECRET_VALUE = re.compile(r"'[^']*'|\"[^\"]*\"")   # quoted values in a message (a token is text)
@@ -284,7 +286,7 @@ def _validate(raw: dict, problems: Problems) -> Recipe:
         stages = []
     seen: list[str] = []
     all_names = [s.get("name") for s in stages if isinstance(s, dict)]
-    parsed = [_validate_stage(s, i, seen, all_names, problems) for i, s in enumerate(stages)]
+    parsed = [_validate_stage(s, i, seen, all_names, problems, default_train) for i, s in enumerate(stages)]
     check_stage_refs(parsed, problems.add)   # refs name the right kinds of stage (e.g. ppo reward_model: a reward stage)
     return Recipe(name=str(name), seed=raw.get("seed", 42) if isinstance(raw.get("seed", 42), int) else 42,
                   output_dir=str(raw.get("output_dir") or f"runs/{name}"), defaults=default_train,
@@ -306,7 +308,8 @@ def _check_output_dir(value: str, problems: Problems) -> None:
                                       "Set output_dir=A_WRITABLE_FOLDER")
 
 
-def _validate_stage(raw, i: int, seen: list[str], all_names: list, problems: Problems) -> Stage | None:
+def _validate_stage(raw, i: int, seen: list[str], all_names: list, problems: Problems,
+                    defaults: dict | None = None) -> Stage | None:
     at = ("stages", i)
     if not isinstance(raw, dict):
         problems.add(at, "a stage is a mapping with name, kind, ...")
@@ -354,7 +357,11 @@ def _validate_stage(raw, i: int, seen: list[str], all_names: list, problems: Pro
         else:
             problems.add(at + ("peft",), "expected a mapping of LoraConfig fields, e.g. {r: 8, lora_alpha: 16}")
     block_size = raw.get("block_size") if kind_name == "pretrain" else None
-    data = data_refs.check_block(raw.get("data"), kind, at + ("data",), problems.add, problems.warn, block_size)
+    stats: dict = {}
+    data = data_refs.check_block(raw.get("data"), kind, at + ("data",), problems.add, problems.warn, block_size,
+                                 stats)
+    if kind.config and stats.get("rows") and not problems.messages:
+        _warn_steps(stats["rows"], {**(defaults or {}), **train}, at + ("train",), problems)
     if data is None and kind_name != "ppo" and "data" not in raw:
         problems.add(at + ("data",), f"missing. A {kind_name} stage needs data: {{path: ...}}")
     seen.append(name)
@@ -441,6 +448,21 @@ def _check_config_ref(value: dict, at: tuple, problems: Problems) -> dict | None
     for key, problem in config_ref_problems(model_type, extra):
         problems.add(at + (key,), problem)
     return {"config": {"model_type": model_type, **extra}}
+
+
+def _warn_steps(rows: int, train: dict, at: tuple, problems: Problems) -> None:
+    """Warn when num_train_epochs x rows asks for more than MAX_STEPS optimizer steps (a typo, surely)."""
+    numbers = {k: train.get(k, d) for k, d in (("num_train_epochs", 3), ("per_device_train_batch_size", 8),
+                                                ("gradient_accumulation_steps", 1), ("max_steps", -1))}
+    try:
+        epochs, batch, accumulation, max_steps = (float(v) for v in numbers.values())
+    except (TypeError, ValueError):
+        return
+    batch *= accumulation
+    steps = math.ceil(rows / max(batch, 1)) * epochs
+    if max_steps <= 0 and steps > MAX_STEPS and check_range(epochs, "train", "num_train_epochs")[1] is None:
+        problems.warn(at + ("num_train_epochs",), f"{epochs:g} epochs of {rows:,} rows at batch {batch:g} is about "
+                                                  f"{steps:,.0f} steps, more than {MAX_STEPS:,}. Is it a typo?")
 
 
 def _check_vocab(options: dict, at: tuple, problems: Problems) -> None:

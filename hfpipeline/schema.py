@@ -178,6 +178,7 @@ def config_ref_problems(model_type: str, values: dict) -> list[tuple[str, str]]:
         width, heads = values.get(width_key, width), values.get(heads_key, heads)
         if isinstance(width, int) and isinstance(heads, int) and width % heads:
             key = width_key if width_key in values else heads_key
+            fit = width // heads * heads or heads
             out.append((key, f"{width_key}={width} is not divisible by {heads_key}={heads}: each attention head "
-                             f"gets {width_key}/{heads_key} dimensions. E.g. {width_key}: {width // heads * heads or heads}"))
+                             f"gets {width_key}/{heads_key} dimensions. E.g. {width_key}: {fit}"))
     return out

@@ -198,6 +198,12 @@ def test_absurd_values_warn_but_pass(tmp_path, capsys):
     assert "stages[2].train.num_train_epochs: warning: '1e9' is legal but absurd" in err
     assert main(["validate", RLHF, f"output_dir={tmp_path}/run", "stages.tok.vocab_size=100"]) == 0
     assert "stages[0].vocab_size: warning: 100 is below byte-level BPE's 256 byte tokens" in capsys.readouterr().err
+    steps = ["stages.sft.train.num_train_epochs=100000", "stages.sft.train.per_device_train_batch_size=1"]
+    assert main(["validate", RLHF, f"output_dir={tmp_path}/run", *steps]) == 0
+    assert "num_train_epochs: warning: 100000 epochs of 1,200 rows at batch 1 is about 120,000,000 steps" in \
+        capsys.readouterr().err
+    assert main(["validate", RLHF, f"output_dir={tmp_path}/run", *steps, "stages.sft.train.max_steps=10"]) == 0
+    assert "warning" not in capsys.readouterr().err
 
 
 def test_secrets_redacted_in_resolved_recipe():
