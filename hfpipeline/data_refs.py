@@ -18,8 +18,8 @@ SPLITS = ("train", "validation", "test")
 RANKED_COLUMNS = ("prompt", "responses", "ranking")   # a row ranking K responses (kinds that take preferences)
 ROLES = ("system", "user", "assistant", "tool")
 # What each canonical column holds: text (a string), chat (a list of {role, content} with an assistant turn),
-# prompt chat (no assistant turn needed), or a class label (an int or a string).
-COLUMN_TYPES = {"text": ("text",), "source": ("text",), "target": ("text",), "text_pair": ("text",),
+# prompt chat (no assistant turn needed), a class label (an int or a string); null where the stage drops empty rows.
+COLUMN_TYPES = {"text": ("text",), "source": ("text", "null"), "target": ("text", "null"), "text_pair": ("text",),
                 "label": ("label",), "messages": ("chat",), "prompt": ("text", "prompt chat"),
                 "completion": ("text", "chat"), "chosen": ("text", "chat"), "rejected": ("text", "chat")}
 MIN_TRAIN_ROWS = {"classify": 2}   # rows train must keep after the validation share is held out (default 1)
@@ -246,7 +246,7 @@ def _scan_rows(file: Path, columns: dict, kind: Kind, at: tuple, warn) -> dict:
 def _value_problem(value, canonical: str) -> str | None:
     """Why `value` cannot be in a `canonical` column (COLUMN_TYPES), or None."""
     accepted = COLUMN_TYPES.get(canonical)
-    if accepted is None or (type(value) is str and "text" in accepted):
+    if accepted is None or (type(value) is str and "text" in accepted) or (value is None and "null" in accepted):
         return None
     if "label" in accepted:
         ok = isinstance(value, (int, str)) and not isinstance(value, bool)
@@ -254,8 +254,8 @@ def _value_problem(value, canonical: str) -> str | None:
     chats = [a for a in accepted if a.endswith("chat")]
     if chats and isinstance(value, list):
         return _chat_problem(value, needs_assistant=chats[0] == "chat")
-    want = " or ".join({"text": "text (a string)", "chat": "a list of messages", "prompt chat": "a list of messages"}[a]
-                       for a in accepted)
+    names = {"text": "text (a string)", "chat": "a list of messages", "prompt chat": "a list of messages"}
+    want = " or ".join(dict.fromkeys(names[a] for a in accepted if a in names))
     return f"holds {_shown(value)}: expected {want}"
 
 
