@@ -174,14 +174,11 @@ def validate_command(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    try:
-        args, extra = parser.parse_known_args(argv)
-        if extra:  # key=value overrides given after an option (run r.yaml --overwrite a=b) land here
-            if not hasattr(args, "overrides") or any(e.startswith("-") or "=" not in e for e in extra):
-                parser.error(f"unrecognized arguments: {' '.join(extra)}")
-            args.overrides += extra
-    except SystemExit as e:   # --help (0) or a bad argument (2, its one line printed): an exit code like the others
-        return e.code
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # key=value overrides given after an option (run r.yaml --overwrite a=b) land here
+        if not hasattr(args, "overrides") or any(e.startswith("-") or "=" not in e for e in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.overrides += extra
     module, func = COMMANDS[args.command][2].split(":")
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
     try:

@@ -401,5 +401,6 @@ def test_commands_refuse_bad_inputs(tmp_cwd, capsys):
     (tmp_cwd / "empty.txt").write_text("  \n")
     assert main(["summarize", "run", "empty.txt"]) == 2
     assert "empty document" in capsys.readouterr().err
-    assert main(["summarize", "run", "doc.txt", "--max-words", "0"]) == 2
-    assert "--max-words: 0 is out of range: must be >= 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:   # argparse's range check
+        main(["summarize", "run", "doc.txt", "--max-words", "0"])
+    assert exit_.value.code == 2 and "--max-words: 0 is out of range: must be >= 1" in capsys.readouterr().err
