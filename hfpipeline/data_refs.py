@@ -23,6 +23,8 @@ COLUMN_TYPES = {"text": ("text",), "source": ("text", "null"), "target": ("text"
                 "label": ("label",), "messages": ("chat",), "prompt": ("text", "prompt chat"),
                 "completion": ("text", "chat"), "chosen": ("text", "chat"), "rejected": ("text", "chat")}
 MIN_TRAIN_ROWS = {"classify": 2}   # rows train must keep after the validation share is held out (default 1)
+ALWAYS_HELD_OUT = ("pretrain", "classify", "reward")   # sft/dpo hold none out without evaluation, ppo none with
+                                                       # eval_prompts: their share is not counted on
 
 
 def demo_names() -> list[str]:
@@ -356,8 +358,9 @@ def _check_enough(stats: dict, block: dict, kind: Kind, files: dict, at: tuple, 
     """Enough train rows for the splits asked (test_size, validation_size or the kind's held-out share) and, for
     pretraining, enough text for one block (a token is at least one character)."""
     kind_name = next((name for name, k in KINDS.items() if k is kind), "this")
+    default = kind.holdout if kind_name in ALWAYS_HELD_OUT else None
     holdouts = [block.get("test_size") if "test" not in files else None,
-                (block.get("validation_size") or kind.holdout) if "validation" not in files else None]
+                (block.get("validation_size") or default) if "validation" not in files else None]
     holdouts = [h for h in holdouts if isinstance(h, (int, float)) and not isinstance(h, bool) and h > 0]
     least = MIN_TRAIN_ROWS.get(kind_name, 1)
     if _train_left(stats["rows"], holdouts) < least:
