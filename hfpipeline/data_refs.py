@@ -106,7 +106,7 @@ def _check_path(path: str, block: dict, kind: Kind, at: tuple, add, warn) -> dic
         stats = _check_file(f, str(f), block, kind, at, add, warn)
         if stats is None:
             return None
-        total = {k: total[k] + stats[k] for k in total}
+        total = {k: None if None in (total[k], stats[k]) else total[k] + stats[k] for k in total}   # None: unknown
     return total
 
 
@@ -138,7 +138,7 @@ def _check_file(file: Path, path: str, block: dict, kind: Kind, at: tuple, add, 
         columns = _needed_columns(set(head), block, kind, path, at, add)
         if columns is None:
             return None
-        return _scan_rows(file, columns, kind, at, warn)
+        return _scan_rows(file, columns, at, warn)
     except (ValueError, UserError) as e:
         add(at, str(e))
         return None
@@ -218,7 +218,7 @@ def _csv_rows(file: Path):
             raise ValueError(f"{file}:{reader.line_num}: bad CSV ({e})") from None
 
 
-def _scan_rows(file: Path, columns: dict, kind: Kind, at: tuple, warn) -> dict:
+def _scan_rows(file: Path, columns: dict, at: tuple, warn) -> dict:
     """Stream every row: the needed columns present and of their type; {rows, chars of text}; chosen == rejected
     rows are counted and warned about."""
     rows = chars = same = 0

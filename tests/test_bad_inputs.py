@@ -328,6 +328,10 @@ def test_data_folders(tmp_path, capsys):
     assert "b.jsonl:1: column 'text' holds int" in line
     line = one_line_failure(argv + [f"stages.tok.data={{path: {tmp_path / 'none'}}}"], capsys, tmp_path)
     assert "none: no such file or folder" in line
+    (tmp_path / "mixed").mkdir()
+    write_jsonl(tmp_path / "mixed" / "a.jsonl", [{"text": "fine"}])
+    (tmp_path / "mixed" / "b.parquet").write_bytes(parquet({"text": ["also fine"]}))
+    assert main(argv + [f"stages.tok.data={{path: {tmp_path / 'mixed'}}}"]) == 0
 
 
 def test_chosen_equal_rejected_is_a_warning(tmp_path, capsys):
