@@ -362,6 +362,8 @@ def broken_models(tmp_path):
     (tmp_path / "notes.txt").write_text("notes\n")
     (tmp_path / "blob.bin").write_bytes(bytes(range(256)))
     (tmp_path / "nul.txt").write_bytes(b"text\x00more")
+    (tmp_path / "empty.txt").write_text("  \n")
+    write_jsonl(tmp_path / "rows.jsonl", [{"body": "no text column"}])
     write_jsonl(tmp_path / "batch.jsonl", [{"id": "a", "prompt": "p", "responses": ["x", "y"]}])
     return tmp_path
 
@@ -403,6 +405,15 @@ CLI_CASES = [  # (id, argv with {d} for the fixture folder, fragment); exit code
     ("run-json-damaged", "generate run hi", "run/run.json: damaged JSON (line 1"),
     ("run-json-damaged-classify", "classify run hi", "damaged JSON"),
     ("sample-missing-prompts", "sample m --prompts none.jsonl -k 2", "none.jsonl: no such file"),
+    ("sample-binary-prompts", "sample m --prompts blob.bin -k 2", "blob.bin:2: not valid UTF-8"),
+    ("sample-prompt-missing", "sample m --prompts rows.jsonl -k 2 -o out.jsonl", "rows.jsonl:1: no 'prompt' text"),
+    ("classify-binary-file", "classify m --file blob.bin", "blob.bin:2: not valid UTF-8"),
+    ("classify-jsonl-no-text", "classify m --file rows.jsonl", "rows.jsonl: row 1 has no text"),
+    ("summarize-binary", "summarize m blob.bin", "blob.bin:2: not valid UTF-8"),
+    ("summarize-empty", "summarize m empty.txt", "empty.txt: empty document"),
+    ("translate-nul", "translate m nul.txt", "nul.txt:1: holds a NUL byte"),
+    ("translate-empty", "translate m empty.txt", "empty.txt: nothing to translate"),
+    ("generate-empty-prompt", "generate m ' '", "no prompt"),
     ("label-missing-batch", "label none.jsonl", "none.jsonl: no such batch file"),
     ("label-bad-tags", "label batch.jsonl --tags 'a b'", "--tags: 'a b' is not a valid tag name"),
     ("label-bad-host", "label batch.jsonl --host no.such.host.invalid --port 0", "cannot listen on no.such.host"),
