@@ -221,6 +221,9 @@ def host_names(host: str, extra=()) -> set[str]:
         names |= {machine.lower(), socket.getfqdn().lower()}
         with contextlib.suppress(OSError):   # a host name that does not resolve: its name alone
             names |= {info[4][0] for info in socket.getaddrinfo(machine, None)}
+        with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("192.0.2.1", 9))   # UDP connect sends nothing: it picks the outgoing interface's address
+            names.add(probe.getsockname()[0])
     return names - {"", "0.0.0.0", "::"}
 
 
