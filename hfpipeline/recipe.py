@@ -28,7 +28,6 @@ MAX_NODES = 100_000   # YAML values after alias expansion: real recipes hold hun
 SECRET = re.compile(r"token(?!izer|s\b|_id)|password|secret", re.IGNORECASE)   # hub_token, not tokenizer:
 SECRET_VALUE = re.compile(r"'[^']*'|\"[^\"]*\"")   # quoted values in a message (a token is text)
 TOKENIZER_SET = ("vocab_size", "pad_token_id", "bos_token_id", "eos_token_id", "decoder_start_token_id")
-SPECIAL_TOKENS = {"bpe": 2, "wordpiece": 5, "unigram": 3}   # as stages/tokenizer.SPECIALS, without importing it
 BYTE_ALPHABET = 256   # byte-level BPE always keeps the 256 byte tokens, whatever vocab_size says
 
 
@@ -467,13 +466,16 @@ def _warn_steps(rows: int, train: dict, at: tuple, problems: Problems) -> None:
 
 def _check_vocab(options: dict, at: tuple, problems: Problems) -> None:
     """A tokenizer's vocabulary must hold its special tokens and more; byte-level BPE silently keeps 256 bytes."""
+    from hfpipeline.stages.tokenizer import SPECIALS   # a light module: its libraries load when it runs
+
     size, kind = options.get("vocab_size"), options.get("type", "bpe")
-    if not isinstance(size, int) or isinstance(size, bool) or size < 1 or kind not in SPECIAL_TOKENS:
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1 or kind not in SPECIALS:
         return
-    if size <= SPECIAL_TOKENS[kind]:
-        problems.add(at + ("vocab_size",), f"{size} is too small for a {kind} tokenizer: its {SPECIAL_TOKENS[kind]} "
-                                           f"special tokens leave no room for text. Use >= {SPECIAL_TOKENS[kind] + 1}")
-    elif kind == "bpe" and size < BYTE_ALPHABET + SPECIAL_TOKENS[kind]:
+    specials = len(set(SPECIALS[kind].values()))
+    if size <= specials:
+        problems.add(at + ("vocab_size",), f"{size} is too small for a {kind} tokenizer: its {specials} special "
+                                           f"tokens leave no room for text. Use >= {specials + 1}")
+    elif kind == "bpe" and size < BYTE_ALPHABET + specials:
         problems.warn(at + ("vocab_size",), f"{size} is below byte-level BPE's {BYTE_ALPHABET} byte tokens + "
-                                            f"{SPECIAL_TOKENS[kind]} special tokens: the vocabulary will hold "
-                                            f"{BYTE_ALPHABET + SPECIAL_TOKENS[kind]}")
+                                            f"{specials} special tokens: the vocabulary will hold "
+                                            f"{BYTE_ALPHABET + specials}")
