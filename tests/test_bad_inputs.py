@@ -344,6 +344,13 @@ def test_chosen_equal_rejected_is_a_warning(tmp_path, capsys):
 
 # --- command line --------------------------------------------------------------------------------------------
 
+@pytest.fixture(scope="module", autouse=True)
+def transformers_logging_outside_capsys():
+    """`classify` imports transformers, whose log handler keeps the sys.stderr it first sees: let that be pytest's
+    own stream, not one test's capsys stream that is closed after it (later tests would log "Logging error")."""
+    import transformers.utils.logging  # noqa: F401
+
+
 @pytest.fixture
 def broken_models(tmp_path):
     """Model folders whose weights are damaged in different ways, a run dir with a damaged run.json, and files."""
