@@ -141,6 +141,9 @@ WIDTH_HEADS = {  # model type -> (width key, heads key, default width, default h
 }
 
 
+KV_HEADS = {"qwen2": 32}   # transformers' default num_key_value_heads where it is not "as many as the heads"
+
+
 def range_of(scope: str, name: str) -> Range | None:
     """The valid range of field `name` in `scope` (a config class, stage kind, "data", "generation", ...), if any."""
     return RANGES.get((scope, name)) or RANGES.get(name)
@@ -181,4 +184,9 @@ def config_ref_problems(model_type: str, values: dict) -> list[tuple[str, str]]:
             fit = width // heads * heads or heads
             out.append((key, f"{width_key}={width} is not divisible by {heads_key}={heads}: each attention head "
                              f"gets {width_key}/{heads_key} dimensions. E.g. {width_key}: {fit}"))
+        kv_heads = values.get("num_key_value_heads", KV_HEADS.get(model_type) or heads)
+        if not out and isinstance(kv_heads, int) and isinstance(heads, int) and heads % kv_heads:
+            out.append(("num_key_value_heads", f"{heads_key}={heads} is not divisible by num_key_value_heads="
+                                               f"{kv_heads}: query heads share key/value heads in equal groups. "
+                                               f"Set num_key_value_heads, e.g. to {heads}"))
     return out

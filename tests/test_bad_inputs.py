@@ -75,6 +75,11 @@ RECIPE_CASES = [  # (id, base recipe, overrides, fragment of the one line)
     ("gpt2-default-heads", RLHF, ["stages.pretrain.model.n_head=5"], "n_embd=128 is not divisible by n_head=5"),
     ("bert-heads", CLASSIFY, ["stages.pretrain.model.num_attention_heads=5"],
      "hidden_size=128 is not divisible by num_attention_heads=5"),
+    ("llama-kv-heads", RLHF, ["stages.pretrain.model={from_config: llama, hidden_size: 64, num_attention_heads: 4, "
+                              "num_key_value_heads: 3}"], "4 is not divisible by num_key_value_heads=3"),
+    ("qwen2-default-kv-heads", RLHF,
+     ["stages.pretrain.model={from_config: qwen2, hidden_size: 64, num_attention_heads: 4}"],
+     "model.num_key_value_heads: num_attention_heads=4 is not divisible by num_key_value_heads=32"),
     ("layers-zero", RLHF, ["stages.pretrain.model.n_layer=0"], "model.n_layer: 0 is out of range"),
     ("positions-negative", RLHF, ["stages.pretrain.model.n_positions=-1"], "n_positions: -1"),
     ("t5-layers-zero", SUMMARIZE, ["stages.summarize.model.num_layers=0"], "num_layers: 0"),
