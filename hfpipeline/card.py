@@ -139,3 +139,33 @@ def family(config: dict) -> str:
     if "CausalLM" in archs or "LMHead" in archs or config.get("model_type") in DECODER_TYPES:
         return "decoder"
     return "encoder"
+
+
+def check_weights(folder: str) -> str:
+    """`folder` if each of its .safetensors files is whole (8-byte header length, JSON header, tensor data ending
+    where the file ends); else UserError naming the file. Cheap: reads only the headers."""
+    for file in sorted(Path(folder).glob("*.safetensors")) if Path(folder).is_dir() else ():
+        if problem := _safetensors_problem(file):
+            raise UserError(f"{file}: corrupt or truncated weights ({problem}). Re-run the stage that wrote it "
+                            "(hfpipeline run RECIPE --only STAGE --overwrite) or copy the folder again")
+    return folder
+
+
+def _safetensors_problem(file: Path) -> str | None:
+    size = file.stat().st_size
+    with open(file, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            return f"{size} bytes, shorter than the 8-byte header length"
+        length = int.from_bytes(head, "little")
+        if length > size - 8:
+            return f"header of {length} bytes in a file of {size}"
+        try:
+            header = json.loads(f.read(length))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return "its header is not JSON"
+    if not isinstance(header, dict):
+        return "its header is not a JSON object"
+    ends = [t.get("data_offsets", [0, 0])[1] for k, t in header.items() if k != "__metadata__" and isinstance(t, dict)]
+    expected = 8 + length + max(ends, default=0)
+    return None if expected == size else f"{size} bytes where the header describes {expected}"

@@ -1,11 +1,43 @@
-"""The `hfpipeline` command line: an explicit table of commands, each importing its heavy libraries only when run."""
+"""The `hfpipeline` command line: an explicit table of commands, each importing its heavy libraries only when run.
+
+Exit codes: 0 done, 2 bad input (recipe, data, arguments; one line naming it), 3 the system refused (disk full,
+read-only, no permission), 130 interrupted.
+"""
 
 import argparse
+import errno
 import importlib
 import os
 import sys
+from pathlib import Path
 
 from hfpipeline.errors import UserError
+from hfpipeline.schema import COUNT, NONNEG, SEED, TOP_P, Range
+
+OS_FAULTS = {errno.ENOSPC: "no space left on the disk", errno.EROFS: "read-only file system",
+             errno.EACCES: "permission denied", errno.EDQUOT: "disk quota exceeded"}
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: `hfpipeline CMD: error: ...; see hfpipeline CMD --help`, exit 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}. See {self.prog} --help\n")
+
+
+def number(kind, allowed: Range):
+    """An argparse type= that reads an int or float and checks it against a schema.Range."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+        if problem := allowed.problem(value):
+            raise argparse.ArgumentTypeError(problem)
+        return value
+
+    parse.__name__ = kind.__name__   # argparse names the type in its messages
+    return parse
 
 
 def _run(p):
@@ -17,7 +49,8 @@ def _run(p):
 
 
 def _validate(p):
-    p.add_argument("recipes", nargs="+", help="recipe YAML files")
+    p.add_argument("recipes", nargs="+", metavar="RECIPE|key.path=value",
+                   help="recipe YAML files, then overrides as for run (applied to each recipe)")
 
 
 def _inspect(p):
@@ -36,28 +69,28 @@ def _generate(p):
     p.add_argument("model", help="model folder, run dir or run dir/stage")
     p.add_argument("prompts", nargs="*", help="prompts (default: stdin, one prompt)")
     _sampling(p)
-    p.add_argument("--num-return-sequences", type=int, default=1)
+    p.add_argument("--num-return-sequences", type=number(int, COUNT), default=1)
 
 
 def _sampling(p):
-    p.add_argument("--max-new-tokens", type=int, default=64)
-    p.add_argument("--temperature", type=float, default=1.0, help="0 means greedy decoding")
-    p.add_argument("--top-p", type=float, default=1.0)
-    p.add_argument("--top-k", type=int, default=0)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-new-tokens", type=number(int, COUNT), default=64)
+    p.add_argument("--temperature", type=number(float, NONNEG), default=1.0, help="0 means greedy decoding")
+    p.add_argument("--top-p", type=number(float, TOP_P), default=1.0)
+    p.add_argument("--top-k", type=number(int, NONNEG), default=0, help="0 means no top-k filter")
+    p.add_argument("--seed", type=number(int, SEED), default=0)
 
 
 def _summarize(p):
     p.add_argument("model", help="seq2seq model folder, run dir or run dir/stage")
     p.add_argument("file", nargs="?", help="document file (default: stdin)")
-    p.add_argument("--max-words", type=int, help="the summary's word budget")
-    p.add_argument("--num-beams", type=int, default=4)
+    p.add_argument("--max-words", type=number(int, COUNT), help="the summary's word budget")
+    p.add_argument("--num-beams", type=number(int, COUNT), default=4)
 
 
 def _translate(p):
     p.add_argument("model", help="seq2seq model folder, run dir or run dir/stage")
     p.add_argument("file", nargs="?", help="text file, one sentence per line (default: stdin)")
-    p.add_argument("--num-beams", type=int, default=4)
+    p.add_argument("--num-beams", type=number(int, COUNT), default=4)
 
 
 def _export(p):
@@ -68,15 +101,18 @@ def _export(p):
 def _sample(p):
     p.add_argument("model", help="policy folder, run dir or run dir/stage")
     p.add_argument("--prompts", required=True, help="JSONL file with a prompt column, or text file, one per line")
-    p.add_argument("-k", type=int, default=4, help="responses per prompt")
+    p.add_argument("-k", type=number(int, Range(2)), default=4, help="responses per prompt (>= 2: they are ranked)")
     p.add_argument("-o", "--output", default="batch.jsonl", help="labelling batch to write")
     _sampling(p)
 
 
 def _label(p):
     p.add_argument("batch", help="labelling batch JSONL written by `hfpipeline sample`")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on; other than loopback, the URL carries "
+                   "a token (printed) and only this machine's names and --allow-host names are served")
+    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="a further Host name the page may be opened as (repeatable), e.g. a DNS name of this machine")
+    p.add_argument("--port", type=number(int, Range(0, 65535)), default=8765, help="0 picks a free port")
     p.add_argument("--tags", help="comma-separated tag names (default: inappropriate,irrelevant,inaccurate)")
 
 
@@ -85,7 +121,7 @@ def _launch(p):
     p.add_argument("overrides", nargs="*", metavar="key.path=value")
     p.add_argument("--accelerate-config", required=True,
                    help="a launch config file, or a shipped preset: single_gpu, ddp, fsdp, deepspeed_zero2, ...")
-    p.add_argument("--num-processes", type=int)
+    p.add_argument("--num-processes", type=number(int, COUNT))
     p.add_argument("--only", metavar="STAGE")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--dry-run", action="store_true", help="print the command without running it")
@@ -127,7 +163,8 @@ COMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hfpipeline", description="Train language models from recipe files.")
+    parser = Parser(prog="hfpipeline", description="Train language models from recipe files.",
+                    epilog="Exit codes: 0 done, 2 bad input, 3 disk full / read-only / no permission, 130 interrupted.")
     parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (help_text, add_arguments, _) in COMMANDS.items():
@@ -161,9 +198,14 @@ def validate_command(args) -> int:
     from hfpipeline.runnable import coding_line_warning
 
     failed = False
-    for path in args.recipes:
+    overrides = [a for a in args.recipes if "=" in a and not Path(a).exists()]
+    recipes = [a for a in args.recipes if a not in overrides]
+    if not recipes:
+        raise UserError("validate: no recipe file given (only overrides). "
+                        "Usage: hfpipeline validate RECIPE [key=value ...]")
+    for path in recipes:
         try:
-            recipe = load_recipe(path)
+            recipe = load_recipe(path, overrides)
             print(f"{path}: OK ({len(recipe.stages)} stages: {', '.join(s.name for s in recipe.stages)})")
             if warning := coding_line_warning(path):
                 print(warning, file=sys.stderr)
@@ -205,6 +247,12 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(str(e), file=sys.stderr)
         return 2
+    except OSError as e:
+        if e.errno not in OS_FAULTS:
+            raise
+        print(f"{e.filename or 'hfpipeline'}: cannot write: {OS_FAULTS[e.errno]}. Free space or fix permissions, "
+              "then rerun (finished stages are kept)", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

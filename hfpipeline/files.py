@@ -20,8 +20,10 @@ def write_text_atomic(path: str | Path, text: str) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.filename != str(path):   # name the file meant, not the temporary one
+            raise OSError(e.errno, e.strerror, str(path)) from None
         raise
 
 
@@ -31,8 +33,13 @@ def write_json(path: str | Path, obj) -> None:
 
 
 def read_json(path: str | Path):
-    """Read a JSON file."""
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    """Read a JSON file; a damaged one (interrupted write, full disk, hand edit) raises UserError naming it."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        where = f"line {e.lineno}: {e.msg}" if isinstance(e, json.JSONDecodeError) else "not UTF-8"
+        raise UserError(f"{path}: damaged JSON ({where}). Restore it from a backup, or delete it and rerun with "
+                        "--overwrite (the stages it recorded run again)") from None
 
 
 def append_jsonl(path: str | Path, row: dict) -> None:
@@ -52,26 +59,31 @@ def read_text(path: str | Path) -> str:
     if not path.is_file():
         raise UserError(f"{path}: no such file")
     try:
-        return path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
         line = path.read_bytes()[: e.start].count(b"\n") + 1
-        raise UserError(f"{path}:{line}: not valid UTF-8. Re-save the file as UTF-8") from None
+        raise UserError(f"{path}:{line}: not valid UTF-8 (a binary file?). Give a UTF-8 text file") from None
+    if "\x00" in text:
+        line = text[: text.index("\x00")].count("\n") + 1
+        raise UserError(f"{path}:{line}: holds a NUL byte: a binary file, not text. Give a UTF-8 text file")
+    return text
 
 
 def iter_jsonl(path: str | Path):
     """Yield (line number, object) of a JSONL file; a bad line raises UserError naming file and line."""
+    decode = json.JSONDecoder().decode   # validate streams whole files: the fewest calls per line
     with open(path, "rb") as f:
         for lineno, raw in enumerate(f, 1):
             try:
-                text = raw.decode("utf-8")
+                row = decode(raw.decode("utf-8"))
             except UnicodeDecodeError as e:
-                raise UserError(f"{path}:{lineno}: not valid UTF-8 (byte {e.start}). Re-save the file as UTF-8") from None
-            if not text.strip():
-                continue
-            try:
-                row = json.loads(text)
+                raise UserError(f"{path}:{lineno}: not valid UTF-8 (byte {e.start}). Re-save the file as UTF-8") \
+                    from None
             except json.JSONDecodeError as e:
-                raise UserError(f"{path}:{lineno}: not valid JSON ({e.msg}). Each line must be one JSON object") from None
+                if not raw.strip():
+                    continue   # a blank line
+                raise UserError(f"{path}:{lineno}: not valid JSON ({e.msg}). Each line must be one JSON object") \
+                    from None
             if not isinstance(row, dict):
                 raise UserError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
             yield lineno, row

@@ -12,7 +12,7 @@ import yaml
 from hfpipeline import dist, modelcard, report, rundir
 from hfpipeline.errors import UserError
 from hfpipeline.kinds import KINDS
-from hfpipeline.recipe import Recipe, Stage, load_recipe
+from hfpipeline.recipe import Recipe, Stage, load_recipe, redact
 from hfpipeline.training import FACTS
 
 
@@ -49,7 +49,7 @@ def run_recipe(recipe: Recipe, only: str | None = None, overwrite: bool = False)
     dist.wait()
     manifest = manifest or rundir.read_manifest(run_dir)
     if dist.is_main():
-        rundir.write_resolved_recipe(run_dir, yaml.safe_dump(recipe.raw, sort_keys=False))
+        rundir.write_resolved_recipe(run_dir, yaml.safe_dump(redact(recipe.raw), sort_keys=False))
     selected = [s for s in recipe.stages if only in (None, s.name)]
     for stage in selected:
         entry = rundir.entry(manifest, stage.name)

@@ -6,7 +6,10 @@ Nothing here imports torch or transformers: `hfpipeline validate` stays instant.
 import copy
 import hashlib
 import json
+import math
+import os
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,10 +19,16 @@ from hfpipeline import data_refs
 from hfpipeline.errors import RecipeErrors, UserError
 from hfpipeline.handoff import check_stage_refs
 from hfpipeline.kinds import KINDS, stage_keys
-from hfpipeline.schema import check_value, config_fields, suggest
+from hfpipeline.schema import check_range, check_value, config_fields, config_ref_problems, suggest
 
 TOP_KEYS = {"name": "str", "seed": "int", "output_dir": "str", "defaults": "dict", "stages": "list"}
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
+MAX_STEPS = 10_000_000   # more optimizer steps than this from epochs x rows: warned about as a likely typo
+MAX_NODES = 100_000   # YAML values after alias expansion: real recipes hold hundreds
+SECRET = re.compile(r"token(?!izer|s\b|_id)|password|secret", re.IGNORECASE)   # hub_token, not tokenizer:
+SECRET_VALUE = re.compile(r"'[^']*'|\"[^\"]*\"")   # quoted values in a message (a token is text)
+TOKENIZER_SET = ("vocab_size", "pad_token_id", "bos_token_id", "eos_token_id", "decoder_start_token_id")
+BYTE_ALPHABET = 256   # byte-level BPE always keeps the 256 byte tokens, whatever vocab_size says
 
 
 @dataclass
@@ -42,6 +51,7 @@ class Recipe:
     stages: list[Stage]
     source: str                      # the file it came from, or "<dict>"
     raw: dict = field(repr=False)    # the recipe as written, overrides applied
+    warnings: list[str] = field(default_factory=list)   # legal but suspicious values, file:line: key: message
 
     def stage(self, name: str) -> Stage:
         return next(s for s in self.stages if s.name == name)
@@ -62,7 +72,20 @@ def load_recipe(source: str | Path | dict, overrides: list[str] | dict | None = 
     problems.raise_if_any()
     recipe = _validate(raw, problems)
     problems.raise_if_any()
+    recipe.warnings = problems.warnings
+    for warning in problems.warnings:
+        print(warning, file=sys.stderr)
     return recipe
+
+
+def redact(obj):
+    """A copy of `obj` with the value of every key naming a token, password or secret replaced by ***."""
+    if isinstance(obj, dict):
+        return {k: "***" if isinstance(k, str) and SECRET.search(k) and v not in (None, "") else redact(v)
+                for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [redact(v) for v in obj]
+    return obj
 
 
 # --- reading ---------------------------------------------------------------------------------------------------
@@ -71,19 +94,27 @@ def load_recipe(source: str | Path | dict, overrides: list[str] | dict | None = 
 def _read_yaml(path: Path) -> tuple[dict, dict, str]:
     """Parse YAML safely and map every key path to its line number."""
     name = str(path)
+    if path.is_dir():
+        raise UserError(f"{name}: is a folder, not a recipe file. Give the YAML file, e.g. {name}/recipe.yaml")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UserError(f"{name}: no such recipe file") from None
     except UnicodeDecodeError:
         raise UserError(f"{name}: not valid UTF-8") from None
+    except OSError as e:
+        raise UserError(f"{name}: cannot read the recipe ({e.strerror})") from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is not None:
+            _check_size(node, name)
         raw = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{name}:{mark.line + 1}" if mark else name
         raise UserError(f"{where}: invalid YAML: {getattr(e, 'problem', None) or e}") from None
+    except RecursionError:
+        raise UserError(f"{name}: invalid YAML: nested too deep") from None
     if not isinstance(raw, dict):
         raise UserError(f"{name}: a recipe is a YAML mapping with name, stages, ...; got {type(raw).__name__}")
     lines: dict = {}
@@ -92,6 +123,33 @@ def _read_yaml(path: Path) -> tuple[dict, dict, str]:
     if duplicates:
         raise RecipeErrors([f"{name}:{d}" for d in duplicates])
     return raw, lines, name
+
+
+def _check_size(node, name: str) -> None:
+    """Refuse a document whose aliases expand to more than MAX_NODES nodes ("billion laughs": 1 KB of YAML that
+    grows to gigabytes) or that contains itself (`a: &x [*x]`), before anything walks or copies it."""
+    sizes: dict = {}
+
+    def size(n, open_: set) -> int:
+        if id(n) in sizes:
+            return sizes[id(n)]
+        if id(n) in open_:
+            raise UserError(f"{name}:{n.start_mark.line + 1}: invalid YAML: an alias refers to the node that "
+                            "contains it (a structure inside itself)")
+        open_.add(id(n))
+        children = (c for pair in n.value for c in pair) if isinstance(n, yaml.MappingNode) else (
+            n.value if isinstance(n, yaml.SequenceNode) else ())
+        total = 1
+        for child in children:
+            total += size(child, open_)
+            if total > MAX_NODES:
+                raise UserError(f"{name}: invalid YAML: its aliases (*name) expand to more than {MAX_NODES:,} "
+                                "values. Write the values out instead")
+        open_.discard(id(n))
+        sizes[id(n)] = total
+        return total
+
+    size(node, set())
 
 
 def _map_lines(node, path: tuple, lines: dict, duplicates: list) -> None:
@@ -122,12 +180,29 @@ class Problems:
     """Collects `file:line: key.path: message` lines."""
 
     def __init__(self, source: str, lines: dict):
-        self.source, self.lines, self.messages = source, lines, []
+        self.source, self.lines, self.messages, self.warnings = source, lines, [], []
 
     def add(self, path: tuple, message: str) -> None:
+        self.messages.append(self._where(path, message))
+
+    def warn(self, path: tuple, message: str) -> None:
+        """A legal but suspicious value: printed, not an error."""
+        self.warnings.append(self._where(path, f"warning: {message}"))
+
+    def check(self, value, scope: str, path: tuple) -> None:
+        """Report `value` (already of the right type) if out of its range in `scope`; warn if absurd."""
+        problem, warning = check_range(value, scope, path[-1])
+        if problem:
+            self.add(path, problem)
+        elif warning:
+            self.warn(path, warning)
+
+    def _where(self, path: tuple, message: str) -> str:
+        if path and isinstance(path[-1], str) and SECRET.search(path[-1]):
+            message = SECRET_VALUE.sub("***", message)   # never echo a token into a terminal or a log
         line = next((self.lines[path[:n]] for n in range(len(path), -1, -1) if path[:n] in self.lines), None)
         where = f"{self.source}:{line}" if line else self.source
-        self.messages.append(f"{where}: {fmt_path(path) or '(recipe)'}: {message}")
+        return f"{where}: {fmt_path(path) or '(recipe)'}: {message}"
 
     def raise_if_any(self) -> None:
         if self.messages:
@@ -142,7 +217,7 @@ def _apply_overrides(raw: dict, overrides, problems: Problems) -> None:
     items = overrides.items() if isinstance(overrides, dict) else (_split_override(o) for o in overrides)
     for key, value in items:
         if key is None:
-            problems.messages.append(f"override {value!r}: expected key.path=value, e.g. stages.sft.train.learning_rate=1e-4")
+            problems.messages.append(value)
             continue
         parts = key.split(".")
         target = raw
@@ -163,10 +238,20 @@ def _apply_overrides(raw: dict, overrides, problems: Problems) -> None:
 
 
 def _split_override(text: str):
+    """(key, parsed value), or (None, why not) for a malformed override."""
     key, sep, value = text.partition("=")
-    if not sep or not key:
-        return None, text
-    return key.strip(), yaml.safe_load(value) if value.strip() else ""
+    if not sep or not key.strip() or any(not part for part in key.strip().split(".")):
+        return None, f"override {text!r}: expected key.path=value, e.g. stages.sft.train.learning_rate=1e-4"
+    if SECRET.search(key):
+        text = f"{key}=***"
+    if not value.strip():
+        return None, f"override {text!r}: empty value. Give one after '=', e.g. {key.strip()}=VALUE (or null)"
+    try:
+        return key.strip(), yaml.safe_load(value)
+    except yaml.YAMLError as e:
+        why = getattr(e, "problem", None) or e
+        value = "***" if SECRET.search(key) else value
+        return None, f"override {text!r}: {value!r} is not a valid YAML value ({why}). Quote it if it is text"
 
 
 # --- validation ------------------------------------------------------------------------------------------------
@@ -178,9 +263,13 @@ def _validate(raw: dict, problems: Problems) -> Recipe:
             problems.add((key,), f"unknown key{suggest(key, TOP_KEYS)}. Top-level keys: {', '.join(TOP_KEYS)}")
         elif (msg := check_value(value, TOP_KEYS[key])) is not None:
             problems.add((key,), msg)
+        else:
+            problems.check(value, "recipe", (key,))
     name = raw.get("name")
     if not name:
         problems.add(("name",), "missing. Give the recipe a name, e.g. name: my-run")
+    if isinstance(raw.get("output_dir"), str):
+        _check_output_dir(raw["output_dir"], problems)
     defaults = raw.get("defaults") if isinstance(raw.get("defaults"), dict) else {}
     for key in defaults:
         if key != "train":
@@ -196,14 +285,30 @@ def _validate(raw: dict, problems: Problems) -> Recipe:
         stages = []
     seen: list[str] = []
     all_names = [s.get("name") for s in stages if isinstance(s, dict)]
-    parsed = [_validate_stage(s, i, seen, all_names, problems) for i, s in enumerate(stages)]
+    parsed = [_validate_stage(s, i, seen, all_names, problems, default_train) for i, s in enumerate(stages)]
     check_stage_refs(parsed, problems.add)   # refs name the right kinds of stage (e.g. ppo reward_model: a reward stage)
     return Recipe(name=str(name), seed=raw.get("seed", 42) if isinstance(raw.get("seed", 42), int) else 42,
                   output_dir=str(raw.get("output_dir") or f"runs/{name}"), defaults=default_train,
                   stages=[s for s in parsed if s], source=problems.source, raw=raw)
 
 
-def _validate_stage(raw, i: int, seen: list[str], all_names: list, problems: Problems) -> Stage | None:
+def _check_output_dir(value: str, problems: Problems) -> None:
+    """The run directory must be (or be creatable as) a writable folder."""
+    if not value.strip():
+        problems.add(("output_dir",), "empty. Give a folder, e.g. output_dir: runs/my-run")
+        return
+    path = Path(value).expanduser()
+    existing = next(p for p in (path, *path.parents) if p.exists() or p == Path(p.anchor or "."))
+    if existing.exists() and not existing.is_dir():
+        what = "is a file" if existing == path else f"is inside {existing}, which is a file"
+        problems.add(("output_dir",), f"{value}: {what}, not a folder. Set output_dir to a folder")
+    elif existing.is_dir() and not os.access(existing, os.W_OK | os.X_OK):
+        problems.add(("output_dir",), f"{value}: cannot write in {existing} (read-only or no permission). "
+                                      "Set output_dir=A_WRITABLE_FOLDER")
+
+
+def _validate_stage(raw, i: int, seen: list[str], all_names: list, problems: Problems,
+                    defaults: dict | None = None) -> Stage | None:
     at = ("stages", i)
     if not isinstance(raw, dict):
         problems.add(at, "a stage is a mapping with name, kind, ...")
@@ -229,7 +334,11 @@ def _validate_stage(raw, i: int, seen: list[str], all_names: list, problems: Pro
                 _check_mapping(raw[key], spec, at + (key,), problems)
             elif (msg := check_value(raw[key], spec)) is not None:
                 problems.add(at + (key,), msg)
+            else:
+                problems.check(raw[key], kind_name, at + (key,))
             options[key] = raw[key]
+    if kind_name == "tokenizer":
+        _check_vocab(options, at, problems)
     refs = {key: _check_ref(raw[key], at + (key,), seen, all_names, problems) for key in kind.refs if key in raw}
     for key in kind.needs:
         if key not in raw:
@@ -246,7 +355,12 @@ def _validate_stage(raw, i: int, seen: list[str], all_names: list, problems: Pro
             _check_fields(peft, "LoraConfig", at + ("peft",), problems)
         else:
             problems.add(at + ("peft",), "expected a mapping of LoraConfig fields, e.g. {r: 8, lora_alpha: 16}")
-    data = data_refs.check_block(raw.get("data"), kind, at + ("data",), problems.add)
+    block_size = raw.get("block_size") if kind_name == "pretrain" else None
+    stats: dict = {}
+    data = data_refs.check_block(raw.get("data"), kind, at + ("data",), problems.add, problems.warn, block_size,
+                                 stats)
+    if kind.config and stats.get("rows") and not problems.messages:
+        _warn_steps(stats["rows"], {**(defaults or {}), **train}, at + ("train",), problems)
     if data is None and kind_name != "ppo" and "data" not in raw:
         problems.add(at + ("data",), f"missing. A {kind_name} stage needs data: {{path: ...}}")
     seen.append(name)
@@ -263,8 +377,10 @@ def _check_fields(values: dict, config: str, at: tuple, problems: Problems) -> N
             problems.add(at + (key,), f"not a field of {config}{suggest(key, fields)}")
         elif (msg := check_value(value, fields[key])) is not None:
             problems.add(at + (key,), msg)
-        elif fields[key]["type"] == "float" and isinstance(value, str):
-            values[key] = float(value)   # YAML reads 1e-4 as a string; the field wants a float
+        else:
+            problems.check(value, config, at + (key,))
+            if fields[key]["type"] == "float" and isinstance(value, str):
+                values[key] = float(value)   # YAML reads 1e-4 as a string; the field wants a float
 
 
 def _check_mapping(value, spec: dict, at: tuple, problems: Problems) -> None:
@@ -277,8 +393,10 @@ def _check_mapping(value, spec: dict, at: tuple, problems: Problems) -> None:
             problems.add(at + (key,), f"unknown setting{suggest(key, spec)}. Settings: {', '.join(spec)}")
         elif (msg := check_value(item, spec[key])) is not None:
             problems.add(at + (key,), msg)
-        elif spec[key] == "float" and isinstance(item, str):
-            value[key] = float(item)
+        else:
+            problems.check(item, at[-1], at + (key,))
+            if spec[key] == "float" and isinstance(item, str):
+                value[key] = float(item)
 
 
 def _check_ref(value, at: tuple, seen: list[str], all_names: list, problems: Problems) -> dict | None:
@@ -320,8 +438,44 @@ def _check_config_ref(value: dict, at: tuple, problems: Problems) -> dict | None
         problems.add(at + ("from_config",), f"{model_type!r} is not a supported tiny-model type{suggest(str(model_type), types)}. Types: {', '.join(types)}")
         return None
     for key in extra:
-        if key not in types[model_type]:
+        if key in TOKENIZER_SET:
+            problems.add(at + (key,), "is taken from the tokenizer (tokenizer:). Remove it, or change the tokenizer")
+        elif key not in types[model_type]:
             problems.add(at + (key,), f"not a {model_type} config field{suggest(key, types[model_type])}")
         elif not isinstance(extra[key], (int, float, str, bool, list)):
             problems.add(at + (key,), f"expected a number, string, boolean or list, got {type(extra[key]).__name__}")
+    for key, problem in config_ref_problems(model_type, extra):
+        problems.add(at + (key,), problem)
     return {"config": {"model_type": model_type, **extra}}
+
+
+def _warn_steps(rows: int, train: dict, at: tuple, problems: Problems) -> None:
+    """Warn when num_train_epochs x rows asks for more than MAX_STEPS optimizer steps (a typo, surely)."""
+    numbers = {k: train.get(k, d) for k, d in (("num_train_epochs", 3), ("per_device_train_batch_size", 8),
+                                                ("gradient_accumulation_steps", 1), ("max_steps", -1))}
+    try:
+        epochs, batch, accumulation, max_steps = (float(v) for v in numbers.values())
+    except (TypeError, ValueError):
+        return
+    batch *= accumulation
+    steps = math.ceil(rows / max(batch, 1)) * epochs
+    if max_steps <= 0 and steps > MAX_STEPS and check_range(epochs, "train", "num_train_epochs")[1] is None:
+        problems.warn(at + ("num_train_epochs",), f"{epochs:g} epochs of {rows:,} rows at batch {batch:g} is about "
+                                                  f"{steps:,.0f} steps, more than {MAX_STEPS:,}. Is it a typo?")
+
+
+def _check_vocab(options: dict, at: tuple, problems: Problems) -> None:
+    """A tokenizer's vocabulary must hold its special tokens and more; byte-level BPE silently keeps 256 bytes."""
+    from hfpipeline.stages.tokenizer import SPECIALS   # a light module: its libraries load when it runs
+
+    size, kind = options.get("vocab_size"), options.get("type", "bpe")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1 or kind not in SPECIALS:
+        return
+    specials = len(set(SPECIALS[kind].values()))
+    if size <= specials:
+        problems.add(at + ("vocab_size",), f"{size} is too small for a {kind} tokenizer: its {specials} special "
+                                           f"tokens leave no room for text. Use >= {specials + 1}")
+    elif kind == "bpe" and size < BYTE_ALPHABET + specials:
+        problems.warn(at + ("vocab_size",), f"{size} is below byte-level BPE's {BYTE_ALPHABET} byte tokens + "
+                                            f"{specials} special tokens: the vocabulary will hold "
+                                            f"{BYTE_ALPHABET + specials}")

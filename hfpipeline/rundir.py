@@ -25,12 +25,14 @@ def model_folder(path: str, kinds: tuple[str, ...] | None = None, accept=None, t
             which = f"{'/'.join(kinds)} stage" if kinds else "stage"
             raise UserError(f"{path}: no finished {which} holding a model in this run. Run the recipe first, "
                             "or give RUN_DIR/STAGE")
-        return str(p / names[-1])
+        return card.check_weights(str(p / names[-1]))
+    if p.is_file():
+        raise UserError(f"{path}: is a file, not a model folder. Give a model folder, a run dir or RUN_DIR/STAGE")
     if p.is_dir():
         if not (card.holds_model(p) or (tokenizer_only and (p / "tokenizer_config.json").is_file())):
             raise UserError(f"{path}: holds no model (no config.json or adapter_config.json). Give a model folder, "
                             "a run dir or RUN_DIR/STAGE")
-        return str(p)
+        return card.check_weights(str(p))
     if path.startswith((".", "/", "~")) or path.count("/") > 1:
         raise UserError(f"{path}: no such folder")
     return path  # a Hub id

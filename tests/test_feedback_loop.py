@@ -137,6 +137,10 @@ def test_validate_checks_ranked_files_and_unlabelled_batches(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "a labelling batch without labels (batch.labels.jsonl not found)" in err and "hfpipeline label" in err
     feedback.labels_path_for(batch_path).write_text('{"id": "q1", "ranking": [3, 2, 1, 0]}\n', encoding="utf-8")
+    assert main(["validate", str(reward_recipe(tmp_path, str(batch_path)))]) == 2   # 1 ranking: none left to train on
+    assert "batch.jsonl: 1 rows; a reward stage needs >= 2" in capsys.readouterr().err
+    feedback.labels_path_for(batch_path).write_text('{"id": "q1", "ranking": [3, 2, 1, 0]}\n'
+                                                    '{"id": "q0", "ranking": [0, 1, 2, 3]}\n', encoding="utf-8")
     assert main(["validate", str(reward_recipe(tmp_path, str(batch_path)))]) == 0
     assert main(["validate", str(reward_recipe(tmp_path, "demo:feedback"))]) == 0
 

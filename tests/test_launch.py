@@ -156,8 +156,9 @@ def test_bad_recipe_or_process_count_fails_before_launching(recipe, capsys):
     config = str(REPO / "recipes/accelerate/ddp.yaml")
     assert main(["launch", str(recipe), "stages.cls.train.max_stepz=2", "--accelerate-config", config]) == 2
     assert "max_stepz" in capsys.readouterr().err
-    assert main(["launch", str(recipe), "--accelerate-config", config, "--num-processes", "0"]) == 2
-    assert "--num-processes 0: must be 1 or more" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:   # argparse's range check
+        main(["launch", str(recipe), "--accelerate-config", config, "--num-processes", "0"])
+    assert exit_.value.code == 2 and "--num-processes: 0 is out of range: must be >= 1" in capsys.readouterr().err
 
 
 @pytest.mark.slow

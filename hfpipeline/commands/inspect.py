@@ -6,14 +6,14 @@ from pathlib import Path
 
 from hfpipeline import card, rundir
 from hfpipeline.errors import UserError
-from hfpipeline.files import read_jsonl
+from hfpipeline.files import read_jsonl, read_text
 
 
 def inspect_model(path: str, text: str | None = None) -> dict:
     """Parameters (total, trainable), vocabulary, context window, family, dtype and token count of `text`."""
+    folder = rundir.model_folder(path, tokenizer_only=True)   # a bad path fails before transformers loads
     from transformers import AutoConfig, AutoTokenizer
 
-    folder = rundir.model_folder(path, tokenizer_only=True)
     adapter = Path(folder, "adapter_config.json")
     base = json.loads(adapter.read_text())["base_model_name_or_path"] if adapter.is_file() else folder
     info = {"model": folder}
@@ -73,7 +73,7 @@ def inspect_command(args) -> int:
             rows = read_jsonl(file)
             text = "\n".join(str(r.get("text", next(iter(r.values()), ""))) for r in rows)
         else:
-            text = file.read_text(encoding="utf-8")
+            text = read_text(file)
     info = inspect_model(args.model, text)
     width = max(map(len, info))
     for key, value in info.items():
