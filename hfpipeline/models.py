@@ -33,7 +33,8 @@ def build_model(auto_cls, ref: dict, ctx, tokenizer, **kwargs):
         from transformers import AutoConfig
 
         cfg = dict(ref["config"])
-        config = AutoConfig.for_model(cfg.pop("model_type"), **_token_ids(tokenizer), **cfg, **kwargs)
+        model_type = cfg.pop("model_type")
+        config = AutoConfig.for_model(model_type, **_token_ids(model_type, tokenizer), **cfg, **kwargs)
         return auto_cls.from_config(config)
     return load_model(auto_cls, ctx.ref(ref), trust_remote_code=ref.get("trust_remote_code", False),
                       revision=ref.get("revision"), **kwargs)
@@ -55,13 +56,26 @@ def load_model(auto_cls, path: str, trust_remote_code: bool = False, revision: s
         raise UserError(f"model {path}: cannot be loaded ({str(e).splitlines()[0]})") from None
 
 
-def _token_ids(tokenizer) -> dict:
-    ids = {"vocab_size": len(tokenizer), "pad_token_id": tokenizer.pad_token_id}
-    for name in ("bos", "eos"):
-        if getattr(tokenizer, f"{name}_token_id", None) is not None:
-            ids[f"{name}_token_id"] = getattr(tokenizer, f"{name}_token_id")
-    if getattr(tokenizer, "mask_token_id", None) is None and tokenizer.pad_token_id is not None:
-        ids.setdefault("decoder_start_token_id", tokenizer.pad_token_id)
+def _token_ids(model_type: str, tokenizer) -> dict:
+    """Every special-token id of a tiny model's config from the tokenizer: its pad, bos and eos ([CLS]/[SEP] stand in
+    for an encoder tokenizer's bos/eos), and the ids a family derives from them, mapped by the role they play in the
+    family's defaults (BART starts decoding and forces eos with its eos; T5 starts decoding with pad)."""
+    from transformers import AutoConfig
+
+    default = AutoConfig.for_model(model_type)
+    ours = {"pad": tokenizer.pad_token_id,
+            "bos": tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.cls_token_id,
+            "eos": tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.sep_token_id}
+    ids = {"vocab_size": len(tokenizer), **{f"{role}_token_id": ours[role] for role in ours}}
+    for key in ("decoder_start_token_id", "forced_bos_token_id", "forced_eos_token_id"):
+        value = getattr(default, key, None)
+        role = next((r for r in ("eos", "pad", "bos") if value is not None and value == getattr(default, f"{r}_token_id", None)), None)
+        if role is not None:
+            ids[key] = ours[role]
+        elif value is not None:
+            ids[key] = None   # an id of the family's own vocabulary, meaningless with ours
+    if default.is_encoder_decoder and ids.get("decoder_start_token_id") is None:
+        ids["decoder_start_token_id"] = ours["pad"]   # T5's convention
     return ids
 
 

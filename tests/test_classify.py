@@ -236,3 +236,9 @@ def test_demo_recipe_end_to_end_with_fewer_steps(tmp_cwd):
     assert m["rows"] == {"train": 1296, "test": 160, "validation": 144}
     assert m["accuracy"] > m["majority_baseline"] + 0.2, m
     assert json.loads((tmp_cwd / "run/run.json").read_text())["summary"][2]["metric"] == "accuracy"
+
+
+def test_classify_says_when_labels_are_bare_ids():
+    assert "training data's own ids (0, 1)" in classify_cmd.unnamed_labels_note({0: "0", 1: "1"})
+    assert "LABEL_0" in classify_cmd.unnamed_labels_note({0: "LABEL_0", 1: "LABEL_1"})
+    assert classify_cmd.unnamed_labels_note({0: "negative", 1: "positive"}) is None

@@ -96,3 +96,37 @@ def test_manifests_are_world_readable(tmp_path):
 
     write_json(tmp_path / "m.json", {"a": 1})
     assert (tmp_path / "m.json").stat().st_mode & 0o777 == 0o644
+
+
+def family_tokenizer(kind: str):
+    """A tokenizer of our tokenizer stage's `kind` (bpe, wordpiece, unigram), trained on a few sentences."""
+    from transformers import PreTrainedTokenizerFast
+
+    from hfpipeline.stages import tokenizer as tok_stage
+
+    texts = [f"the cat number {i} sat on the mat and looked at dog {i % 7}" for i in range(200)]
+    built = tok_stage.BUILDERS[kind](texts, 300, 1, kind == "wordpiece")
+    return PreTrainedTokenizerFast(tokenizer_object=built, **tok_stage.SPECIALS[kind])
+
+
+@pytest.mark.parametrize("model_type, kind", [("gpt2", "bpe"), ("llama", "bpe"), ("qwen2", "bpe"),
+                                              ("bert", "wordpiece"), ("roberta", "wordpiece"),
+                                              ("distilbert", "wordpiece"), ("t5", "unigram"), ("bart", "unigram")])
+def test_tiny_config_token_ids_are_the_tokenizers(model_type, kind):
+    """Every special id of a from_config model (config and generation config) is one of the tokenizer's special
+    tokens in its role: BART's forced eos is our eos, not its default id 2 (<unk> in our unigram vocabulary)."""
+    from transformers import AutoConfig, GenerationConfig
+
+    tok = family_tokenizer(kind)
+    config = AutoConfig.for_model(model_type, **models._token_ids(model_type, tok))
+    generation = GenerationConfig.from_model_config(config)
+    assert config.vocab_size == len(tok) and config.pad_token_id == tok.pad_token_id
+    assert config.eos_token_id == (tok.eos_token_id if tok.eos_token_id is not None else tok.sep_token_id)
+    for source in (config.to_dict(), generation.to_dict()):
+        for key, value in source.items():
+            if key.endswith("_token_id") and value is not None:
+                assert value in tok.all_special_ids, f"{key}={value} is not a special token of the tokenizer"
+    if config.is_encoder_decoder:
+        assert config.decoder_start_token_id in (tok.pad_token_id, tok.eos_token_id)
+    if model_type == "bart":
+        assert config.forced_eos_token_id == tok.eos_token_id and config.decoder_start_token_id == tok.eos_token_id

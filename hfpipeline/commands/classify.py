@@ -17,10 +17,21 @@ def predict_command(args) -> int:
     logging.disable_progress_bar()   # no "Loading weights" bar around the answers
     inputs = read_inputs(args.texts, args.file)
     model, tokenizer, length = load_classifier(args.model)
+    if note := unnamed_labels_note(model.config.id2label):
+        print(note, file=sys.stderr)
     for (text, text_pair), (label, prob) in zip(inputs, predict(model, tokenizer, inputs, length)):
         shown = text if text_pair is None else f"{text} | {text_pair}"
         print(f"{label}\t{prob:.4f}\t{shown}")
     return 0
+
+
+def unnamed_labels_note(id2label: dict) -> str | None:
+    """When the training data gave bare ids (0, 1, ...) rather than names, say what the printed labels are."""
+    names = [str(id2label[i]) for i in sorted(id2label)]
+    if all(name.lstrip("-").isdigit() or name.startswith("LABEL_") for name in names):
+        return (f"note: the labels printed are the training data's own ids ({', '.join(names)}); the data gave no "
+                "names. Train on string labels or a ClassLabel column to see names here")
+    return None
 
 
 def read_inputs(texts: list[str], file: str | None) -> list[tuple]:

@@ -55,7 +55,8 @@ def block_size(stage, model, tokenizer) -> int:
 
 def group_texts(texts: list[str], tokenizer, block: int, mlm: bool) -> dict:
     """Tokenise, concatenate (eos between documents for causal LMs) and cut into full blocks."""
-    ids = tokenizer(texts, add_special_tokens=mlm)["input_ids"]
+    # verbose=False: no "sequence length is longer than the specified maximum" warning: the blocks below cut it
+    ids = tokenizer(texts, add_special_tokens=mlm, verbose=False)["input_ids"]
     sep = [tokenizer.eos_token_id] if not mlm and tokenizer.eos_token_id is not None else []
     flat = [t for doc in ids for t in doc + sep]
     n = len(flat) // block * block

@@ -114,7 +114,7 @@ def truncated(tokenizer, texts: list[str], limit: int, target: bool = False) -> 
     def ids(batch, **kwargs):
         return tokenizer(**({"text_target": batch} if target else {"text": batch}), **kwargs)["input_ids"]
 
-    rows = ids(texts)
+    rows = ids(texts, verbose=False)   # no "longer than the specified maximum" warning: we cut and count here
     longer = [len(row) > limit for row in rows]
     over = [i for i, cut in enumerate(longer) if cut]
     for i, row in zip(over, ids([texts[i] for i in over], truncation=True, max_length=limit) if over else []):
