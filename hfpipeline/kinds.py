@@ -47,6 +47,7 @@ GENERATION = {"num_beams": "int", "max_new_tokens": "int", "min_new_tokens": "in
               "early_stopping": "bool", "do_sample": "bool", "temperature": "float", "top_k": "int", "top_p": "float"}
 PREFERENCE_COLUMNS = (("prompt", "chosen", "rejected"), ("chosen", "rejected"), ("prompt", "responses", "ranking"))
 PROMPT = {"prompt_field": "prompt"}
+PREFERENCE_FIELDS = {"prompt_field": "prompt", "chosen_field": "chosen", "rejected_field": "rejected"}
 MODEL_REFS = {"model": MODELS, "tokenizer": ANY_TOKENIZER}
 
 KINDS = {
@@ -73,12 +74,12 @@ KINDS = {
     "reward": Kind(
         runner="hfpipeline.stages.reward", config="trl:RewardConfig", produces=SCORER,
         refs={"model": (CAUSAL_LM, SCORER), "tokenizer": ANY_TOKENIZER}, options={"demote_tags": "list"},
-        columns=PREFERENCE_COLUMNS, headline="accuracy", holdout=0.1),
+        fields=PREFERENCE_FIELDS, columns=PREFERENCE_COLUMNS, headline="accuracy", holdout=0.1),
     "dpo": Kind(
         runner="hfpipeline.stages.dpo", config="trl:DPOConfig", produces=CAUSAL_LM,
         refs={"model": (CAUSAL_LM,), "ref_model": (CAUSAL_LM,), "tokenizer": ANY_TOKENIZER},
         options={"demote_tags": "list", "eval_prompts": "str|dict"},   # eval_prompts: held-out prompts whose
-        columns=PREFERENCE_COLUMNS, headline="reward_margin", holdout=0.05),  # responses go to samples.jsonl
+        fields=PREFERENCE_FIELDS, columns=PREFERENCE_COLUMNS, headline="reward_margin", holdout=0.05),  # responses go to samples.jsonl
     "ppo": Kind(
         runner="hfpipeline.stages.ppo", config="trl.experimental.ppo:PPOConfig", produces=CAUSAL_LM,
         refs={"policy": (CAUSAL_LM,), "reward_model": (SCORER,), "value_model": (SCORER,)},

@@ -4,12 +4,14 @@ an implicit prompt train, ranked rows expand into pairs."""
 import json
 from pathlib import Path
 
+import pytest
 import torch
 from builders import TINY_GPT, preferences, prompt, stage_and_ctx
 from conftest import write_jsonl
 
 import hfpipeline
 from hfpipeline import card, models
+from hfpipeline.errors import UserError
 
 
 def test_accuracy_on_easy_pairs_rises_above_chance(reward):
@@ -110,3 +112,18 @@ def test_lora_reward_model_is_a_scorer_that_reloads_merged(decoder, tmp_path):
     info = card.read(run_dir / "rm")
     assert info["architectures"] == ["GPT2ForSequenceClassification"] and card.is_scorer(info)   # what ppo checks
     assert torch.equal(scores(run_dir / "rm", preferences(3)), scores(run_dir / "rm", preferences(3)))  # head saved
+
+
+def test_preference_columns_map_from_the_datas_own_names(decoder, tmp_path):
+    """prompt_field / chosen_field / rejected_field map another dataset's columns, checked by validate first."""
+    rows = [{"question": r["prompt"], "good": r["chosen"], "bad": r["rejected"]} for r in preferences(24)]
+    data = {"path": str(write_jsonl(tmp_path / "p.jsonl", rows)), "prompt_field": "question", "chosen_field": "good",
+            "rejected_field": "bad", "validation_size": 4}
+    stage = {"name": "rm", "kind": "reward", "model": str(decoder / "sft"), "data": data, "train": {"max_steps": 2}}
+    run_dir = tmp_path / "run"
+    hfpipeline.run({"name": "mapped", "seed": 0, "output_dir": str(run_dir), "stages": [stage]})
+    metrics = json.loads((run_dir / "rm/metrics.json").read_text())
+    assert (metrics["train_pairs"], metrics["eval_pairs"]) == (20, 4)
+    del data["rejected_field"]
+    with pytest.raises(UserError, match="rejected"):
+        hfpipeline.load_recipe({"name": "m", "output_dir": str(run_dir), "stages": [stage]})
