@@ -68,7 +68,8 @@ KINDS = {
         columns=(("text", "label"),), headline="accuracy", holdout=0.1),
     "sft": Kind(
         runner="hfpipeline.stages.sft", config="trl:SFTConfig", produces=CAUSAL_LM,
-        refs={"model": (CAUSAL_LM,), "tokenizer": ANY_TOKENIZER}, options={"chat_template": "str"},
+        refs={"model": (CAUSAL_LM,), "tokenizer": ANY_TOKENIZER},
+        options={"chat_template": "str", "separator": "str"},   # separator: between prompt and completion
         fields={"prompt_field": "prompt", "completion_field": "completion", "messages_field": "messages"},
         columns=(("prompt", "completion"), ("messages",), ("text",)), headline="eval_loss", holdout=0.05),
     "reward": Kind(

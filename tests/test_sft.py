@@ -158,3 +158,20 @@ def test_lora_on_a_from_config_model_is_refused(tmp_path):
                                           "peft": {"r": 4}})
     with pytest.raises(UserError, match="from_config"):
         shared.add_lora(object(), stage, ctx)
+
+
+def test_prompt_and_completion_that_run_together_get_the_separator_or_a_count(decoder, tmp_path, capsys):
+    from hfpipeline.stages import sft
+
+    rows = [{"prompt": f"Question {i}: what is {i} plus {i}?", "completion": f"It is {2 * i}."} for i in range(40)]
+    rows[0]["completion"] = " It is 0."   # already separated: left alone
+    data = {"path": str(write_jsonl(tmp_path / "qa.jsonl", rows)), "validation_size": 4}
+    stage, ctx = stage_and_ctx(tmp_path, {"name": "s", "kind": "sft", "model": str(decoder / "sft"), "data": data})
+    sft.load_data(stage, ctx)
+    assert "join prompt and completion with no space between them" in capsys.readouterr().err
+    stage, ctx = stage_and_ctx(tmp_path, {"name": "s", "kind": "sft", "model": str(decoder / "sft"), "data": data,
+                                          "separator": "\n"})
+    splits = sft.load_data(stage, ctx)
+    together = [r["prompt"] + r["completion"] for split in splits.values() for r in split]
+    assert "Question 1: what is 1 plus 1?\nIt is 2." in together and "Question 0: what is 0 plus 0? It is 0." in together
+    assert "join prompt and completion" not in capsys.readouterr().err

@@ -49,7 +49,32 @@ def load_data(stage, ctx):
         raise UserError(f"stage {stage.name}: data has columns {', '.join(columns)}; sft needs prompt+completion, "
                         "messages or text. Map yours with prompt_field/completion_field/messages_field")
     keep += tuple(c for c in EXTRA_COLUMNS if c in columns)
-    return {name: split.select_columns(list(keep)) for name, split in splits.items() if name != "test"}
+    out = {name: split.select_columns(list(keep)) for name, split in splits.items() if name != "test"}
+    return join_prompts(stage, out) if keep[:2] == ("prompt", "completion") else out
+
+
+def runs_together(prompt, completion) -> bool:
+    """Text prompt and completion that TRL would join into one word (`...brain only).The question...`)."""
+    return bool(isinstance(prompt, str) and isinstance(completion, str) and prompt and completion
+                and not prompt[-1].isspace() and not completion[0].isspace())
+
+
+def join_prompts(stage, splits: dict) -> dict:
+    """Rows whose prompt and completion would run together: the recipe's `separator` goes between them, else a
+    warning with their count (the demo data's prompts end in 'Assistant:' and completions start with a space)."""
+    separator = stage.options.get("separator")
+    for name, split in splits.items():
+        joined = sum(runs_together(p, c) for p, c in zip(split["prompt"], split["completion"]))
+        if not joined:
+            continue
+        if separator is None:
+            print(f"[{stage.name}] warning: {joined} of {len(split)} {name} rows join prompt and completion with no "
+                  "space between them; set separator: \" \" (or \"\\n\") on the stage to put one there",
+                  file=sys.stderr)
+            continue
+        splits[name] = split.map(lambda r: {"prompt": r["prompt"] + separator}
+                                 if runs_together(r["prompt"], r["completion"]) else {})
+    return splits
 
 
 def assistant_mask_possible(tokenizer) -> bool:
