@@ -69,12 +69,14 @@ KINDS = {
     "sft": Kind(
         runner="hfpipeline.stages.sft", config="trl:SFTConfig", produces=CAUSAL_LM,
         refs={"model": (CAUSAL_LM,), "tokenizer": ANY_TOKENIZER},
-        options={"chat_template": "str", "separator": "str"},   # separator: between prompt and completion
+        options={"chat_template": "str", "separator": "str",   # separator: between prompt and completion
+                 "long_rows": ("truncate", "drop", "error")},   # rows over max_length (hfpipeline.lengths)
         fields={"prompt_field": "prompt", "completion_field": "completion", "messages_field": "messages"},
         columns=(("prompt", "completion"), ("messages",), ("text",)), headline="eval_loss", holdout=0.05),
     "reward": Kind(
         runner="hfpipeline.stages.reward", config="trl:RewardConfig", produces=SCORER,
-        refs={"model": (CAUSAL_LM, SCORER), "tokenizer": ANY_TOKENIZER}, options={"demote_tags": "list"},
+        refs={"model": (CAUSAL_LM, SCORER), "tokenizer": ANY_TOKENIZER},
+        options={"demote_tags": "list", "long_rows": ("drop", "error")},   # TRL's RewardTrainer cannot truncate
         fields=PREFERENCE_FIELDS, columns=PREFERENCE_COLUMNS, headline="accuracy", holdout=0.1),
     "dpo": Kind(
         runner="hfpipeline.stages.dpo", config="trl:DPOConfig", produces=CAUSAL_LM,

@@ -127,3 +127,24 @@ def test_preference_columns_map_from_the_datas_own_names(decoder, tmp_path):
     del data["rejected_field"]
     with pytest.raises(UserError, match="rejected"):
         hfpipeline.load_recipe({"name": "m", "output_dir": str(run_dir), "stages": [stage]})
+
+
+def test_pairs_over_max_length_are_counted_held_out_ones_too(decoder, tmp_path, capsys):
+    """RewardTrainer silently leaves out pairs over max_length: the stage counts them per split (the held-out
+    accuracy then says what it covers), or refuses them with long_rows: error."""
+    rows = preferences(40)
+    for i in range(0, 40, 4):   # every 4th pair's chosen answer runs past the 128-token window
+        rows[i]["chosen"] += " and then" * 80
+    files = {"train": str(write_jsonl(tmp_path / "t.jsonl", rows[:32])),
+             "validation": str(write_jsonl(tmp_path / "v.jsonl", rows[32:]))}
+    stage = {"name": "rm", "kind": "reward", "model": str(decoder / "sft"), "data": {"path": files},
+             "train": {"max_steps": 2}}
+    hfpipeline.run({"name": "long", "seed": 0, "output_dir": str(tmp_path / "run"), "stages": [stage]})
+    metrics = json.loads((tmp_path / "run/rm/metrics.json").read_text())
+    assert (metrics["rows_in"], metrics["rows_dropped"], metrics["train_pairs"]) == (32, 8, 24)
+    assert (metrics["validation_rows_in"], metrics["validation_rows_dropped"], metrics["eval_pairs"]) == (8, 2, 6)
+    assert "validation: 2 of 8 rows longer than max_length 128 tokens: 0 truncated, 2 dropped" in capsys.readouterr().err
+    assert "mean_reward" not in metrics and "train_batch_mean_reward" in metrics   # TRL's batch figure, named so
+    with pytest.raises(UserError, match="8 of 32 train pairs are longer than max_length 128"):
+        hfpipeline.run({"name": "long", "seed": 0, "output_dir": str(tmp_path / "run2"),
+                        "stages": [{**stage, "long_rows": "error"}]})

@@ -34,7 +34,7 @@ def test_prompt_tokens_are_masked_in_collated_labels(decoder, tmp_path):
     stage, ctx = stage_and_ctx(tmp_path, {"name": "sft", "kind": "sft", "model": str(decoder / "sft"),
                                           "data": str(write_jsonl(tmp_path / "d.jsonl", rows)),
                                           "train": {"eval_strategy": "no"}})
-    trainer, evaluating, conversational = sft.build_trainer(stage, ctx)
+    trainer, evaluating, conversational, _ = sft.build_trainer(stage, ctx)
     assert not evaluating and not conversational and len(trainer.train_dataset) == 12   # nothing held out
     tokenizer = trainer.processing_class
     examples = [trainer.train_dataset[i] for i in range(4)]
@@ -57,7 +57,7 @@ def test_packing_runs(decoder, tmp_path):
                                           "train": {"packing": True, "max_length": 96, "max_steps": 4,
                                                     "per_device_train_batch_size": 2, "learning_rate": 1e-3,
                                                     "logging_steps": 1, "eval_strategy": "no"}})
-    trainer, _, _ = sft.build_trainer(stage, ctx)
+    trainer, _, _, _ = sft.build_trainer(stage, ctx)
     packed = trainer.train_dataset
     lengths = [len(ids) for ids in packed["input_ids"]]
     assert len(packed) < len(rows) / 2 and max(lengths) <= 96            # several examples per packed row
@@ -81,7 +81,7 @@ def test_messages_dataset_gets_a_chat_template_and_assistant_only_loss(decoder, 
     stage, ctx = stage_and_ctx(tmp_path, {"name": "chat", "kind": "sft", "model": str(decoder / "sft"),
                                           "data": str(write_jsonl(tmp_path / "m.jsonl", messages())),
                                           "train": {"max_steps": 3, "learning_rate": 1e-3}})
-    trainer, evaluating, conversational = sft.build_trainer(stage, ctx)
+    trainer, evaluating, conversational, _ = sft.build_trainer(stage, ctx)
     tokenizer = trainer.processing_class
     assert conversational and evaluating and tokenizer.chat_template == shared.DEFAULT_CHAT_TEMPLATE
     assert trainer.args.assistant_only_loss
@@ -175,3 +175,42 @@ def test_prompt_and_completion_that_run_together_get_the_separator_or_a_count(de
     together = [r["prompt"] + r["completion"] for split in splits.values() for r in split]
     assert "Question 1: what is 1 plus 1?\nIt is 2." in together and "Question 0: what is 0 plus 0? It is 0." in together
     assert "join prompt and completion" not in capsys.readouterr().err
+
+
+def long_rows(n: int = 30) -> list[dict]:
+    """Prompt/completion rows, a third with prompts past the tiny model's 128-token window, a third whose completion
+    runs past it."""
+    words = "please tell me about the garden and the weather today "
+    rows = []
+    for i in range(n):
+        prompt = f"User: {words * (30 if i % 3 == 0 else 1)}\nAssistant:"
+        completion = f" Sure! {words * (20 if i % 3 == 1 else 1)}"
+        rows.append({"prompt": prompt, "completion": completion})
+    return rows
+
+
+@pytest.mark.parametrize("policy", ["truncate", "drop", "error"])
+def test_over_long_rows_follow_the_policy_and_are_counted(decoder, tmp_path, capsys, policy):
+    from hfpipeline.stages import sft
+
+    rows = long_rows()
+    stage, ctx = stage_and_ctx(tmp_path, {"name": "s", "kind": "sft", "model": str(decoder / "sft"),
+                                          "data": str(write_jsonl(tmp_path / "long.jsonl", rows)),
+                                          "long_rows": policy, "train": {"eval_strategy": "no"}})
+    if policy == "error":
+        with pytest.raises(UserError, match=r"rows are longer than max_length 128 tokens"):
+            sft.build_trainer(stage, ctx)
+        return
+    trainer, _, _, figures = sft.build_trainer(stage, ctx)
+    tok = trainer.processing_class
+    prompt_only = [len(tok(r["prompt"])["input_ids"]) for r in rows]
+    total = [len(tok(r["prompt"] + r["completion"])["input_ids"]) + 1 for r in rows]
+    over = sum(t > 128 for t in total)
+    assert over == 20 and figures["rows_in"] == 30 and len(trainer.train_dataset) == 30 - figures["rows_dropped"]
+    if policy == "drop":
+        assert (figures["rows_dropped"], figures["rows_truncated"]) == (over, 0)
+    else:   # TRL drops the rows whose prompt alone fills max_length (nothing left to learn), truncates the rest
+        assert figures["rows_dropped"] == sum(p >= 128 for p in prompt_only) == 10
+        assert figures["rows_truncated"] == over - 10
+        assert 0 < figures["target_tokens_kept"] < 1
+        assert "20 of 30 rows longer than max_length 128 tokens: 10 truncated, 10 dropped" in capsys.readouterr().err

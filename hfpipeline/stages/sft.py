@@ -4,7 +4,7 @@
 
 import sys
 
-from hfpipeline import data, models, training
+from hfpipeline import data, lengths, models, training
 from hfpipeline.errors import UserError
 from hfpipeline.stages import shared
 
@@ -13,9 +13,9 @@ EXTRA_COLUMNS = ("tools", "chat_template_kwargs")   # columns TRL reads besides 
 
 
 def run(stage, ctx) -> dict:
-    trainer, evaluating, conversational = build_trainer(stage, ctx)
+    trainer, evaluating, conversational, figures = build_trainer(stage, ctx)
     # train, with the validation figures before and after
-    metrics = shared.train_before_after(trainer, ctx, evaluating, pick)
+    metrics = {**figures, **shared.train_before_after(trainer, ctx, evaluating, pick)}
     # save
     training.finish(trainer, trainer.processing_class, ctx, prompt_format="chat" if conversational else "text")
     return metrics
@@ -31,13 +31,49 @@ def build_trainer(stage, ctx):
     # model
     tokenizer = shared.chat_tokenizer(stage, ctx, conversational, stage.options.get("chat_template"))
     model = build_policy(stage, ctx, tokenizer)
-    # trainer
+    # trainer (over-long rows: the stage's long_rows policy, counted)
     defaults = {**KIND_DEFAULTS, "max_length": shared.max_length(model), "eval_on_start": "validation" in splits,
                 "assistant_only_loss": conversational and assistant_mask_possible(tokenizer)}
     args = training.build_args(SFTConfig, stage, ctx, **defaults)
+    measured = {name: token_lengths(split, tokenizer, conversational) for name, split in splits.items()}
+    policy = stage.options.get("long_rows", "truncate")
+    fitted = {name: lengths.apply_policy(stage, name, split, measured[name][0], args.max_length, policy)
+              for name, split in splits.items()}
     trainer = SFTTrainer(model=model, args=args, processing_class=tokenizer,
-                         train_dataset=splits["train"], eval_dataset=splits.get("validation"))
-    return trainer, "validation" in splits, conversational
+                         train_dataset=fitted["train"][0], eval_dataset=fitted.get("validation", (None,))[0])
+    prepared = {"train": trainer.train_dataset, "validation": trainer.eval_dataset}
+    figures = {}
+    for name, (_, over) in fitted.items():
+        totals, targets = measured[name]
+        kept = learned_tokens(prepared[name]) if targets else None
+        figures.update(lengths.counts(stage, name, len(totals), len(prepared[name]), over, policy, args.max_length,
+                                      sum(targets) if targets and kept is not None else None, kept))
+    return trainer, "validation" in splits, conversational, figures
+
+
+def learned_tokens(prepared) -> int | None:
+    """Tokens the loss covers in TRL's prepared split: its labels other than -100 (or its completion mask)."""
+    columns = prepared.column_names
+    if "labels" in columns:
+        return sum(sum(t != -100 for t in row) for row in prepared["labels"])
+    return sum(map(sum, prepared["completion_mask"])) if "completion_mask" in columns else None
+
+
+def token_lengths(split, tokenizer, conversational: bool) -> tuple[list[int], list[int] | None]:
+    """Tokens per row as TRL builds it (eos appended to text) and, for prompt/completion rows, tokens of the
+    completion: what max_length truncates and what the loss covers."""
+    eos = 0 if conversational else 1
+    if conversational:
+        texts = [tokenizer.apply_chat_template(m, tokenize=False) for m in split["messages"]]
+    elif "prompt" in split.column_names:
+        prompts = tokenizer(list(split["prompt"]), verbose=False)["input_ids"]
+        texts = [p + c for p, c in zip(split["prompt"], split["completion"])]
+    else:
+        texts = list(split["text"])
+    totals = [len(ids) + eos for ids in tokenizer(texts, add_special_tokens=not conversational, verbose=False)["input_ids"]]
+    if conversational or "prompt" not in split.column_names:
+        return totals, None
+    return totals, [max(total - len(p), 0) for total, p in zip(totals, prompts)]
 
 
 def load_data(stage, ctx):
