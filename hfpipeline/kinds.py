@@ -81,7 +81,8 @@ KINDS = {
     "dpo": Kind(
         runner="hfpipeline.stages.dpo", config="trl:DPOConfig", produces=CAUSAL_LM,
         refs={"model": (CAUSAL_LM,), "ref_model": (CAUSAL_LM,), "tokenizer": ANY_TOKENIZER},
-        options={"demote_tags": "list", "eval_prompts": "str|dict"},   # eval_prompts: held-out prompts whose
+        options={"demote_tags": "list", "eval_prompts": "str|dict",   # eval_prompts: held-out prompts whose
+                 "long_rows": ("truncate", "drop", "error")},
         fields=PREFERENCE_FIELDS, columns=PREFERENCE_COLUMNS, headline="reward_margin", holdout=0.05),  # responses go to samples.jsonl
     "ppo": Kind(
         runner="hfpipeline.stages.ppo", config="trl.experimental.ppo:PPOConfig", produces=CAUSAL_LM,

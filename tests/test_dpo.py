@@ -54,7 +54,7 @@ def test_implicit_prompt_is_the_shared_prefix(decoder, tmp_path):
     stage, ctx = stage_and_ctx(tmp_path, {"name": "dpo", "kind": "dpo", "model": str(decoder / "sft"),
                                           "data": str(write_jsonl(tmp_path / "p.jsonl", rows)),
                                           "train": {"eval_strategy": "no"}})
-    trainer, evaluating, _ = dpo.build_trainer(stage, ctx)
+    trainer, evaluating, _, _ = dpo.build_trainer(stage, ctx)
     tok = trainer.processing_class
     first = trainer.train_dataset[0]
     original = next(r for r in preferences(8) if tok.decode(first["chosen_ids"]).startswith(r["chosen"]))
@@ -126,3 +126,19 @@ def test_dpo_recipe_end_to_end_with_fewer_steps(tmp_cwd):
     assert dpo["reward_margin"] > dpo["reward_margin_before"] + 0.03 and dpo["reward_accuracy"] > 0.6   # 0.27, 1.0
     assert manifest["summary"][3]["metric"] == "reward_margin" and dpo["eval_prompts"] == 16
     assert len((tmp_cwd / "run/dpo/samples.jsonl").read_text().splitlines()) == 16
+
+
+def test_pairs_over_max_length_are_truncated_and_counted(decoder, tmp_path, capsys):
+    from hfpipeline.stages import dpo
+
+    rows = preferences(24)
+    for i in range(0, 24, 3):   # a third of the responses run past the 128-token window
+        rows[i]["chosen"] += " and then" * 80
+    rows[1]["prompt"] = "User: " + "tell me more " * 80 + "\nAssistant:"   # a prompt that alone fills it
+    stage, ctx = stage_and_ctx(tmp_path, {"name": "dpo", "kind": "dpo", "model": str(decoder / "sft"),
+                                          "data": str(write_jsonl(tmp_path / "p.jsonl", rows)),
+                                          "train": {"eval_strategy": "no"}})
+    trainer, _, _, figures = dpo.build_trainer(stage, ctx)
+    assert (figures["rows_in"], figures["rows_truncated"], figures["rows_dropped"]) == (24, 8, 1)
+    assert len(trainer.train_dataset) == 23 and 0 < figures["target_tokens_kept"] < 1
+    assert "9 of 24 rows longer than max_length 128 tokens: 8 truncated, 1 dropped" in capsys.readouterr().err

@@ -4,7 +4,7 @@ pairs with an implicit shared prompt, or ranked responses expanded to pairs. Hea
 
 import copy
 
-from hfpipeline import card, data, feedback, generation, handoff, models, policy_eval, training
+from hfpipeline import card, data, feedback, generation, handoff, lengths, models, policy_eval, training
 from hfpipeline.errors import UserError
 from hfpipeline.stages import shared
 
@@ -15,9 +15,9 @@ MARGINS = {"eval_rewards/margins": "reward_margin", "eval_rewards/accuracies": "
 
 
 def run(stage, ctx) -> dict:
-    trainer, evaluating, conversational = build_trainer(stage, ctx)
+    trainer, evaluating, conversational, figures = build_trainer(stage, ctx)
     # train, with the validation figures before and after
-    metrics = shared.train_before_after(trainer, ctx, evaluating, margins)
+    metrics = {**figures, **shared.train_before_after(trainer, ctx, evaluating, margins)}
     # save
     if "ref" in getattr(trainer.model, "peft_config", {}):
         trainer.model.delete_adapter("ref")   # TRL's frozen copy of the adapters, the LoRA reference
@@ -43,9 +43,47 @@ def build_trainer(stage, ctx):
     policy = shared.add_lora(policy, stage, ctx)
     # trainer: max_length counts prompt + response tokens
     args = training.build_args(DPOConfig, stage, ctx, max_length=shared.max_length(policy), eval_on_start="validation" in splits)
+    splits, figures = fit_pairs(stage, splits, tokenizer, conversational, args.max_length)
     trainer = DPOTrainer(model=policy, ref_model=reference, args=args, processing_class=tokenizer,
                          train_dataset=splits["train"], eval_dataset=splits.get("validation"))
-    return trainer, "validation" in splits, conversational
+    return trainer, "validation" in splits, conversational, figures
+
+
+def fit_pairs(stage, splits: dict, tokenizer, conversational: bool, limit: int) -> tuple[dict, dict]:
+    """The long_rows policy on pairs whose prompt + longer response pass max_length (DPOTrainer cuts them in its
+    collator); with truncate, pairs whose prompt alone fills max_length (no response left to compare) are dropped.
+    Returns the splits and their counts."""
+    policy = stage.options.get("long_rows", "truncate")
+    figures = {}
+    for name, split in splits.items():
+        measured = pair_lengths(split, tokenizer, conversational)
+        fitted, over = lengths.apply_policy(stage, name, split, [p + r for p, r in measured], limit, policy)
+        if policy == "truncate":
+            fitted = fitted.select([i for i, (p, _) in enumerate(measured) if p < limit])
+        kept = sum(min(max(limit - p, 0), r) for p, r in measured)
+        figures.update(lengths.counts(stage, name, len(split), len(fitted), over, policy, limit,
+                                      sum(r for _, r in measured), kept))
+        splits[name] = fitted
+    return splits, figures
+
+
+def pair_lengths(split, tokenizer, conversational: bool) -> list[tuple[int, int]]:
+    """(prompt tokens, tokens of the longer response + eos) per pair, as DPOTrainer lays them out."""
+    def count(texts):
+        return [len(ids) for ids in tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]]
+
+    rows = split.to_list()
+    if conversational:
+        def render(messages, prompt_only=False):
+            return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=prompt_only)
+
+        prompts = [render(r.get("prompt") or [], True) if r.get("prompt") else "" for r in rows]
+        full = [[render((r.get("prompt") or []) + r[side]) for r in rows] for side in ("chosen", "rejected")]
+        base = count(prompts)
+        return [(p, max(c - p, r - p)) for p, c, r in zip(base, count(full[0]), count(full[1]))]
+    prompts = [r.get("prompt") or "" for r in rows]
+    chosen, rejected = count([r["chosen"] for r in rows]), count([r["rejected"] for r in rows])
+    return [(p, max(c, r) + 1) for p, c, r in zip(count(prompts), chosen, rejected)]
 
 
 def load_data(stage, ctx):
