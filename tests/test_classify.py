@@ -242,3 +242,19 @@ def test_classify_says_when_labels_are_bare_ids():
     assert "training data's own ids (0, 1)" in classify_cmd.unnamed_labels_note({0: "0", 1: "1"})
     assert "LABEL_0" in classify_cmd.unnamed_labels_note({0: "LABEL_0", 1: "LABEL_1"})
     assert classify_cmd.unnamed_labels_note({0: "negative", 1: "positive"}) is None
+
+
+def test_truncation_is_counted_per_split_held_out_included(tok_dir, tmp_cwd, capsys):
+    from transformers import AutoTokenizer
+
+    rows = easy_rows(40)
+    write_jsonl(tmp_cwd / "r.jsonl", rows)
+    hfpipeline.run({"name": "cut", "seed": 0, "output_dir": "run", "stages": [
+        {"name": "cls", "kind": "classify", "model": TINY_BERT, "tokenizer": str(tok_dir), "max_length": 5,
+         "data": {"path": "r.jsonl", "validation_size": 10}, "train": {**FAST, "max_steps": 1}}]})
+    m = metrics_of(tmp_cwd / "run/cls")
+    tok = AutoTokenizer.from_pretrained(tok_dir)
+    over = sum(len(tok(r["text"])["input_ids"]) > 5 for r in rows)
+    assert over > 0 and m["rows_in"] + m["validation_rows_in"] == len(rows)
+    assert m["rows_truncated"] + m["validation_rows_truncated"] == over
+    assert f"train: {m['rows_truncated']} of {m['rows_in']} rows longer than max_length 5 tokens" in capsys.readouterr().err

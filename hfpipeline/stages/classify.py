@@ -6,7 +6,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from hfpipeline import card, data, dist, handoff, models, training
+from hfpipeline import card, data, dist, handoff, lengths, models, training
 from hfpipeline.errors import UserError
 from hfpipeline.files import write_text_atomic
 from hfpipeline.kinds import KINDS
@@ -34,10 +34,11 @@ def run(stage, ctx) -> dict:
     model = build(AutoModelForSequenceClassification, stage, ctx, tokenizer, names)
     length = max_length(stage, model)
     encoded = {split: encode(ds, tokenizer, names, pair, length) for split, ds in dd.items()}
-    truncated = sum(len(row) >= length for row in encoded["train"]["input_ids"])
-    if truncated:
-        print(f"[{stage.name}] warning: {truncated} of {len(dd['train'])} train texts are longer than max_length "
-              f"({length} tokens) and were truncated. Raise max_length to read more", file=sys.stderr)
+    figures = {}   # texts over max_length are truncated, held-out ones too: counted per split
+    for split, ds in dd.items():
+        sizes = tokenizer(list(ds["text"]), list(ds["text_pair"]) if pair else None, verbose=False)["input_ids"]
+        figures.update(lengths.counts(stage, split, len(ds), len(ds), sum(len(ids) > length for ids in sizes),
+                                      "truncate", length))
     # trainer
     args = training.build_args(TrainingArguments, stage, ctx, eval_strategy="epoch", save_strategy="epoch",
                                load_best_model_at_end=True, metric_for_best_model="accuracy")
@@ -52,7 +53,7 @@ def run(stage, ctx) -> dict:
     metrics.update(
         accuracy=out.metrics[f"{held}_accuracy"], f1_macro=out.metrics[f"{held}_f1_macro"], eval_split=held,
         majority_label=names[majority], majority_baseline=float((out.label_ids == majority).mean()),
-        best_validation_accuracy=trainer.state.best_metric, labels=names, max_length=length, truncated=truncated,
+        best_validation_accuracy=trainer.state.best_metric, labels=names, max_length=length, **figures,
         rows={split: len(ds) for split, ds in dd.items()})
     # save
     training.finish(trainer, tokenizer, ctx, task="classify", labels=names, text_pair=pair, max_length=length)
