@@ -328,6 +328,8 @@ def test_documents_longer_than_the_window_are_truncated_with_a_count(word_tok, t
     err = capsys.readouterr().err
     assert "train: warning: 3 of 13 source texts are longer than max_source_length (8 tokens) and were truncated" in err
     assert "target texts are longer" not in err
+    metrics = json.loads((tmp_cwd / "run/s2s/metrics.json").read_text())
+    assert (metrics["source_rows_truncated"], metrics["target_rows_truncated"]) == (3, 0)
 
 
 def test_generation_settings_are_checked_when_the_recipe_is_read(word_tok, tmp_cwd):

@@ -33,6 +33,9 @@ def run(stage, ctx) -> dict:
     model = models.add_lora(model, stage.peft, "SEQ_2_SEQ_LM")
     encoded = {split: encode(ds, tokenizer, prefix, window, target_length, f"[{stage.name}] {split}")
                for split, ds in dd.items()}
+    truncation = {f"{'' if split == 'train' else split + '_'}{side}_rows_truncated": sum(ds[f"cut_{side}"])
+                  for split, ds in encoded.items() for side in ("source", "target")}   # held-out rows are cut too
+    encoded = {split: ds.remove_columns(["cut_source", "cut_target"]) for split, ds in encoded.items()}
     warn_unknown(tokenizer, dd["train"], stage)
     # trainer
     args = training.build_args(Seq2SeqTrainingArguments, stage, ctx, predict_with_generate=True)
@@ -41,7 +44,7 @@ def run(stage, ctx) -> dict:
                              data_collator=DataCollatorForSeq2Seq(tokenizer, model=model),
                              compute_metrics=metric_fn(task, tokenizer))
     metrics = training.train(trainer, ctx)
-    metrics["rows"] = {split: len(ds) for split, ds in dd.items()}
+    metrics.update(rows={split: len(ds) for split, ds in dd.items()}, **truncation)
     # evaluate
     if held:
         trainer.compute_metrics = None   # scored below against the untokenised references
@@ -106,7 +109,7 @@ def encode(ds, tokenizer, prefix: str, window: int, target_length: int, label: s
         if cut := sum(encoded[column]):
             print(f"{label}: warning: {cut} of {len(ds)} {what} are longer than {option} ({limit} tokens) and were "
                   f"truncated. Raise {option} or shorten them", file=sys.stderr)
-    return encoded.remove_columns(["cut_source", "cut_target"])
+    return encoded   # cut_source / cut_target stay for the counts; the collator never sees them (dropped in run)
 
 
 def truncated(tokenizer, texts: list[str], limit: int, target: bool = False) -> tuple[list, list[bool]]:
