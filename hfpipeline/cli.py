@@ -46,6 +46,8 @@ def _run(p):
                    help="override recipe values, e.g. output_dir=runs/try2 stages.sft.train.learning_rate=1e-4")
     p.add_argument("--only", metavar="STAGE", help="run just this stage (the stages it uses must be done)")
     p.add_argument("--overwrite", action="store_true", help="re-run finished stages / replace a different run's output")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="show the libraries' own logs and warnings live (default: in RUN_DIR/STAGE/stage.log)")
 
 
 def _validate(p):

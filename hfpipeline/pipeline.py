@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from hfpipeline import dist, modelcard, report, rundir
+from hfpipeline import console, dist, modelcard, report, rundir
 from hfpipeline.errors import UserError
 from hfpipeline.kinds import KINDS
 from hfpipeline.recipe import Recipe, Stage, load_recipe, redact
@@ -36,6 +36,7 @@ class Context:
 def run_command(args) -> int:
     """`hfpipeline run`."""
     recipe = load_recipe(args.recipe, args.overrides)
+    console.set_verbose(args.verbose)
     run_recipe(recipe, only=args.only, overwrite=args.overwrite)
     return 0
 
@@ -119,11 +120,15 @@ def _run_runner(runner, stage: Stage, ctx: Context) -> dict:
     """Trainer stages run on every process, seeded alike (same initial weights everywhere, reproducible runs);
     stages without a trainer (tokenizer, sample) run on the main process alone while the others wait."""
     if KINDS[stage.kind].config is None:
-        return runner.run(stage, ctx) if dist.is_main() else {}
+        if not dist.is_main():
+            return {}
+        with console.stage_log(ctx.stage_dir):
+            return runner.run(stage, ctx)
     from transformers import set_seed
 
     set_seed(ctx.recipe.seed)
-    return runner.run(stage, ctx)
+    with console.stage_log(ctx.stage_dir):
+        return runner.run(stage, ctx)
 
 
 def _headline(names: str | tuple, metrics: dict) -> str:

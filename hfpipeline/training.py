@@ -4,7 +4,7 @@ resumes from the last checkpoint, the facts run.json records, and saving the fin
 import math
 import shutil
 
-from hfpipeline import card, dist, tracking
+from hfpipeline import card, console, dist, tracking
 from hfpipeline.errors import UserError
 
 OUR_DEFAULTS = {
@@ -53,6 +53,7 @@ def train(trainer, ctx) -> dict:
     from transformers.trainer_utils import get_last_checkpoint
 
     checkpoints = ctx.stage_dir / "checkpoints"
+    console.quiet_progress(trainer, ctx.stage_dir, ctx.stage_dir.name)
     if not ctx.resumable:
         result = trainer.train()   # e.g. TRL's PPOTrainer, whose train() takes no checkpoint
         metrics = getattr(result, "metrics", None) or {}
