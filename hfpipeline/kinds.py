@@ -33,6 +33,7 @@ class Kind:
     fields: dict = field(default_factory=dict)   # data-block keys naming columns -> default column name
     columns: tuple = ()                        # alternatives of required columns (after renaming), any one will do
     headline: str | tuple = "train_loss"       # the metric shown in the run summary (a tuple: first one present)
+    baseline: str | tuple | None = None        # what the headline is compared with there (same tuple order)
     holdout: float | None = None               # share of train held out for validation when the data has none
     resumable: bool = True                     # a rerun continues from the last checkpoint (else starts over)
 
@@ -65,30 +66,34 @@ KINDS = {
         runner="hfpipeline.stages.classify", config="transformers:TrainingArguments", produces=CLASSIFIER,
         refs=MODEL_REFS, options={"max_length": "int"},
         fields={"text_field": "text", "text_pair_field": None, "label_field": "label"},
-        columns=(("text", "label"),), headline="accuracy", holdout=0.1),
+        columns=(("text", "label"),), headline="accuracy", baseline="majority_baseline", holdout=0.1),
     "sft": Kind(
         runner="hfpipeline.stages.sft", config="trl:SFTConfig", produces=CAUSAL_LM,
         refs={"model": (CAUSAL_LM,), "tokenizer": ANY_TOKENIZER},
         options={"chat_template": "str", "separator": "str",   # separator: between prompt and completion
                  "long_rows": ("truncate", "drop", "error")},   # rows over max_length (hfpipeline.lengths)
         fields={"prompt_field": "prompt", "completion_field": "completion", "messages_field": "messages"},
-        columns=(("prompt", "completion"), ("messages",), ("text",)), headline="eval_loss", holdout=0.05),
+        columns=(("prompt", "completion"), ("messages",), ("text",)), headline="eval_loss", baseline="eval_loss_before",
+        holdout=0.05),
     "reward": Kind(
         runner="hfpipeline.stages.reward", config="trl:RewardConfig", produces=SCORER,
         refs={"model": (CAUSAL_LM, SCORER), "tokenizer": ANY_TOKENIZER},
         options={"demote_tags": "list", "long_rows": ("drop", "error")},   # TRL's RewardTrainer cannot truncate
-        fields=PREFERENCE_FIELDS, columns=PREFERENCE_COLUMNS, headline="accuracy", holdout=0.1),
+        fields=PREFERENCE_FIELDS, columns=PREFERENCE_COLUMNS, headline="accuracy", baseline="accuracy_before",
+        holdout=0.1),
     "dpo": Kind(
         runner="hfpipeline.stages.dpo", config="trl:DPOConfig", produces=CAUSAL_LM,
         refs={"model": (CAUSAL_LM,), "ref_model": (CAUSAL_LM,), "tokenizer": ANY_TOKENIZER},
         options={"demote_tags": "list", "eval_prompts": "str|dict",   # eval_prompts: held-out prompts whose
                  "long_rows": ("truncate", "drop", "error")},
-        fields=PREFERENCE_FIELDS, columns=PREFERENCE_COLUMNS, headline="reward_margin", holdout=0.05),  # responses go to samples.jsonl
+        fields=PREFERENCE_FIELDS, columns=PREFERENCE_COLUMNS, headline="reward_margin",  # responses: samples.jsonl
+        baseline="reward_margin_before", holdout=0.05),
     "ppo": Kind(
         runner="hfpipeline.stages.ppo", config="trl.experimental.ppo:PPOConfig", produces=CAUSAL_LM,
         refs={"policy": (CAUSAL_LM,), "reward_model": (SCORER,), "value_model": (SCORER,)},
         options={"eval_prompts": "str|dict"},   # a data block of held-out prompts (default: validation split of data)
-        fields=PROMPT, columns=(("prompt",),), headline="mean_reward", needs=("policy", "reward_model"),
+        fields=PROMPT, columns=(("prompt",),), headline="mean_reward", baseline="mean_reward_sft",
+        needs=("policy", "reward_model"),
         holdout=0.1, resumable=False),   # TRL's PPOTrainer.train() takes no checkpoint: a rerun starts over
     "seq2seq": Kind(
         runner="hfpipeline.stages.seq2seq", config="transformers:Seq2SeqTrainingArguments", produces=SEQ2SEQ,
@@ -96,7 +101,7 @@ KINDS = {
         options={"task": ("summarize", "translate"), "prefix": "str", "max_source_length": "int",
                  "max_target_length": "int", "generation": GENERATION},
         fields={"source_field": "source", "target_field": "target"},
-        columns=(("source", "target"),), headline=("rougeL", "sacrebleu")),
+        columns=(("source", "target"),), headline=("rougeL", "sacrebleu"), baseline=("lead_rougeL", None)),
     "sample": Kind(
         runner="hfpipeline.stages.sample", config=None, produces=BATCH, refs={"model": (CAUSAL_LM,)},
         options={"k": "int", "max_new_tokens": "int", "temperature": "float", "top_p": "float", "top_k": "int"},

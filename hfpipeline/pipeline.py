@@ -98,12 +98,11 @@ def _run_stage(stage: Stage, recipe: Recipe, run_dir: Path, manifest: dict, fres
                     error=f"{type(e).__name__}: {e}".splitlines()[0])
         raise
     dist.wait()
-    headline = _headline(kind.headline, metrics)
     if dist.is_main():
         rundir.write_metrics(stage_dir, metrics)
         modelcard.write(stage, recipe, stage_dir, metrics)
     rundir.mark(run_dir, manifest, stage.name, status="done", seconds=round(time.time() - start, 1),
-                finished=time.time(), headline={"metric": headline, "value": metrics.get(headline)},
+                finished=time.time(), headline=_headline(kind, metrics),
                 **({"distributed": dist.describe()} if kind.config else {}),
                 **{k: metrics[k] for k in FACTS if k in metrics})
 
@@ -131,10 +130,16 @@ def _run_runner(runner, stage: Stage, ctx: Context) -> dict:
         return runner.run(stage, ctx)
 
 
-def _headline(names: str | tuple, metrics: dict) -> str:
-    """The kind's headline metric; a tuple lists candidates (e.g. rougeL for summaries, sacrebleu for translation)."""
-    names = (names,) if isinstance(names, str) else names
-    return next((n for n in names if n in metrics), names[0])
+def _headline(kind, metrics: dict) -> dict:
+    """The kind's headline metric and what it is compared with; a tuple lists candidates in order (seq2seq:
+    rougeL for summaries with the lead-N baseline, sacrebleu for translation with none)."""
+    names = (kind.headline,) if isinstance(kind.headline, str) else kind.headline
+    baselines = kind.baseline if isinstance(kind.baseline, tuple) else (kind.baseline,) * len(names)
+    i = next((i for i, n in enumerate(names) if n in metrics), 0)
+    head = {"metric": names[i], "value": metrics.get(names[i])}
+    if baselines[i] and metrics.get(baselines[i]) is not None:
+        head.update(baseline=baselines[i], baseline_value=metrics[baselines[i]])
+    return head
 
 
 def _say(text: str) -> None:

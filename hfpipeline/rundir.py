@@ -107,7 +107,7 @@ def write_metrics(stage_dir: Path, metrics: dict) -> None:
 
 
 def summary_table(manifest: dict, names: list[str]) -> str:
-    """A short per-stage table: status, wall time, headline metric."""
+    """A short per-stage table: status, wall time, headline metric beside its baseline."""
     rows = [("stage", "kind", "status", "time", "metric")]
     for s in manifest["stages"]:
         if s["name"] not in names:
@@ -115,6 +115,8 @@ def summary_table(manifest: dict, names: list[str]) -> str:
         head = s.get("headline") or {}
         value = head.get("value")
         shown = f"{head['metric']}={value:.4g}" if isinstance(value, (int, float)) else (f"{head['metric']}={value}" if head else "")
+        if isinstance(head.get("baseline_value"), (int, float)):   # e.g. accuracy beside the majority baseline
+            shown += f" (vs {head['baseline']} {head['baseline_value']:.4g})"
         rows.append((s["name"], s["kind"], s["status"], f"{s.get('seconds', 0) or 0:.1f}s", shown))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)

@@ -30,6 +30,10 @@ def test_raw_logs_go_to_the_stage_log_and_evaluations_are_short_lines(decoder, t
     err = shown.err
     assert "'loss'" not in shown.out + err and "'learning_rate'" not in shown.out + err
     assert "[sft] step 2: loss" in err and "[sft] step 4: loss" in err
+    # the summary shows the headline beside what it is compared with
+    summary = json.loads((tmp_path / "run/run.json").read_text())["stages"][0]["headline"]
+    assert summary["baseline"] == "eval_loss_before" and summary["value"] < summary["baseline_value"]
+    assert f"eval_loss={summary['value']:.4g} (vs eval_loss_before {summary['baseline_value']:.4g})" in shown.out
     logged = [json.loads(line) for line in (tmp_path / "run/sft/stage.log").read_text().splitlines()
               if line.startswith("{")]
     assert [r["step"] for r in logged if "loss" in r and "eval_loss" not in r] == [1, 2, 3, 4]
