@@ -1,6 +1,8 @@
 """The run directory: run.json (atomic), recipe.resolved.yaml, per-stage metrics.json; rules for reuse."""
 
+import os
 import platform
+import sys
 import time
 from importlib import metadata
 from pathlib import Path
@@ -15,17 +17,11 @@ PACKAGES = ("hfpipeline", "torch", "transformers", "trl", "peft", "accelerate", 
 
 def model_folder(path: str, kinds: tuple[str, ...] | None = None, accept=None, tokenizer_only: bool = False) -> str:
     """What a command loads: a model folder or RUN_DIR/STAGE as is; a run dir -> its last finished stage (of
-    `kinds`, passing `accept`) that holds a model; a Hub id as is. A tokenizer-only folder passes if allowed."""
+    `kinds`, passing `accept`) that holds a model, said on stderr, and refused while the run's last stage of those
+    kinds is unfinished; a Hub id as is. A tokenizer-only folder passes if allowed."""
     p = Path(path)
     if (p / MANIFEST).is_file():
-        names = [s["name"] for s in read_manifest(p)["stages"] if s["status"] == "done"
-                 and (kinds is None or s["kind"] in kinds) and card.holds_model(p / s["name"])
-                 and (accept is None or accept(p / s["name"]))]
-        if not names:
-            which = f"{'/'.join(kinds)} stage" if kinds else "stage"
-            raise UserError(f"{path}: no finished {which} holding a model in this run. Run the recipe first, "
-                            "or give RUN_DIR/STAGE")
-        return card.check_weights(str(p / names[-1]))
+        return _from_run(p, kinds, accept)
     if p.is_file():
         raise UserError(f"{path}: is a file, not a model folder. Give a model folder, a run dir or RUN_DIR/STAGE")
     if p.is_dir():
@@ -33,9 +29,40 @@ def model_folder(path: str, kinds: tuple[str, ...] | None = None, accept=None, t
             raise UserError(f"{path}: holds no model (no config.json or adapter_config.json). Give a model folder, "
                             "a run dir or RUN_DIR/STAGE")
         return card.check_weights(str(p))
-    if path.startswith((".", "/", "~")) or path.count("/") > 1:
+    if path.startswith((".", "/", "~")) or path.count("/") > 1 or Path(path.split("/")[0]).is_dir():
         raise UserError(f"{path}: no such folder")
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on") and not _cached(path):
+        raise UserError(f"{path}: no such folder, and not a model in the local Hub cache (offline: HF_HUB_OFFLINE "
+                        "is set). Give a model folder, a run dir or RUN_DIR/STAGE")
     return path  # a Hub id
+
+
+def _from_run(run_dir: Path, kinds, accept) -> str:
+    """The run's last finished stage of `kinds` holding a model (passing `accept`), said on stderr."""
+    stages = [s for s in read_manifest(run_dir)["stages"] if kinds is None or s["kind"] in kinds]
+    usable = [s for s in stages if s["status"] == "done" and card.holds_model(run_dir / s["name"])
+              and (accept is None or accept(run_dir / s["name"]))]
+    which = f"{'/'.join(kinds)} stage" if kinds else "stage"
+    if not usable:
+        raise UserError(f"{run_dir}: no finished {which} holding a model in this run. Run the recipe first, "
+                        "or give RUN_DIR/STAGE")
+    if stages and stages[-1]["status"] != "done":   # e.g. mid-run: never fall back on an earlier stage silently
+        last = stages[-1]
+        raise UserError(f"{run_dir}: its last {which}, {last['name']!r}, is {last['status']}, not finished. Finish "
+                        f"the run, or name a finished stage: {run_dir / usable[-1]['name']}")
+    chosen = usable[-1]
+    print(f"using {run_dir / chosen['name']} (the {chosen['kind']} stage)", file=sys.stderr)
+    return card.check_weights(str(run_dir / chosen["name"]))
+
+
+def _cached(repo_id: str) -> bool:
+    """A Hub model whose config is in the local cache (what from_pretrained can load offline)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+    except ValueError:   # not a valid repo id
+        return False
 
 
 def read_manifest(run_dir: Path) -> dict:

@@ -100,3 +100,29 @@ def test_sample_names_the_bad_prompts_line(decoder, tmp_path, capsys):
     bad.write_text(json.dumps({"prompt": "ok"}) + "\n\n" + json.dumps({"text": "no prompt"}) + "\n")
     assert main(["sample", str(decoder / "sft"), "--prompts", str(bad), "-o", str(tmp_path / "b.jsonl")]) == 2
     assert capsys.readouterr().err.startswith(f"{bad}:3: no 'prompt' text")
+
+
+def test_a_run_dir_names_the_stage_it_loads_and_refuses_an_unfinished_one(decoder, tmp_path, capsys):
+    import json
+    import shutil
+
+    from hfpipeline import rundir
+    from hfpipeline.errors import UserError
+
+    assert rundir.model_folder(str(decoder), kinds=("pretrain", "sft")) == str(decoder / "sft")
+    assert f"using {decoder / 'sft'} (the sft stage)" in capsys.readouterr().err
+    run = tmp_path / "run"
+    shutil.copytree(decoder, run)
+    manifest = json.loads((run / "run.json").read_text())
+    manifest["stages"].append({"name": "dpo", "kind": "dpo", "status": "running"})   # a run still going on
+    (run / "run.json").write_text(json.dumps(manifest))
+    with pytest.raises(UserError, match=r"its last pretrain/sft/dpo stage, 'dpo', is running, not finished.*run/sft"):
+        rundir.model_folder(str(run), kinds=("pretrain", "sft", "dpo"))
+
+
+def test_a_path_is_never_taken_for_a_hub_id(tmp_cwd, capsys):
+    (tmp_cwd / "runs").mkdir()
+    for path, message in (("runs/nope", "runs/nope: no such folder"), ("./x", "./x: no such folder"),
+                          ("someone/model", "someone/model: no such folder, and not a model in the local Hub cache")):
+        assert main(["generate", path, "hi"]) == 2
+        assert message in capsys.readouterr().err

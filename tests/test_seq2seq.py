@@ -390,7 +390,7 @@ def test_commands_refuse_bad_inputs(tmp_cwd, capsys):
     assert "doc.txt: no such file" in capsys.readouterr().err
     (tmp_cwd / "doc.txt").write_text("some text")
     assert main(["summarize", "nowhere", "doc.txt"]) == 2
-    assert "nowhere: not a model folder or run dir" in capsys.readouterr().err
+    assert "nowhere: no such folder, and not a model in the local Hub cache" in capsys.readouterr().err
     (tmp_cwd / "run").mkdir()
     (tmp_cwd / "run" / "run.json").write_text(json.dumps({"stages": [{"name": "a", "kind": "sft", "status": "done"}]}))
     assert main(["summarize", "run", "doc.txt"]) == 2
