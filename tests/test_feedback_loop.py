@@ -239,6 +239,7 @@ def test_reward_model_on_expanded_rankings_beats_chance_on_held_out_rankings(tmp
 
 
 @pytest.mark.slow
+@pytest.mark.ppo
 def test_feedback_recipe_runs_cut_down(tmp_cwd):
     small = {"tok": ["vocab_size=1000"],
              "pretrain": ["data={path: demo:corpus, max_rows: 200}", "train.max_steps=2"],
