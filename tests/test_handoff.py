@@ -84,6 +84,7 @@ def test_rloo_and_grpo_take_a_reward_model_with_another_tokenizer_or_chat_templa
     from hfpipeline.errors import UserError
 
     corpus = write_jsonl(tmp_path / "c.jsonl", [{"text": f"entirely different words number {i}"} for i in range(50)])
+    prompts = write_jsonl(tmp_path / "p.jsonl", [{"prompt": prompt(i)} for i in range(4)])
     hfpipeline.run({"name": "t", "output_dir": str(tmp_path / "tok"), "stages": [
         {"name": "tok", "kind": "tokenizer", "data": str(corpus), "vocab_size": 200}]})
     templated = models.load_tokenizer(str(decoder / "sft"))
@@ -92,7 +93,7 @@ def test_rloo_and_grpo_take_a_reward_model_with_another_tokenizer_or_chat_templa
                                      ("rm_chat", templated, "chat templates differ")]:
         reward_dir = scorer(tokenizer, tmp_path / name)
         stage, ctx = stage_and_ctx(tmp_path, {"name": kind, "kind": kind, "policy": str(decoder / "sft"),
-                                              "reward_model": str(reward_dir), "data": str(corpus)})
+                                              "reward_model": str(reward_dir), "data": str(prompts)})
         policy, rewards = handoff.check_rl(stage, ctx)
         assert card.is_causal_lm(policy) and card.is_scorer(rewards[0])
         with pytest.raises(UserError, match=problem):

@@ -104,8 +104,10 @@ def check_lengths(stage, rendered, chat: bool, args, models_: list[tuple]) -> No
 
 
 def trl_metrics(trainer) -> dict:
-    """TRL's per-step log (reward of the sampled answers, KL, ...), plus first/last reward and last KL."""
-    history = [{k: h[k] for k in ("step", *LOGGED) if k in h} for h in trainer.state.log_history if "reward" in h]
+    """TRL's per-step log (weighted reward of the sampled answers, each reward's mean, KL, ...), plus first/last
+    reward and last KL."""
+    history = [{k: v for k, v in h.items() if k in ("step", *LOGGED) or (k.startswith("rewards/") and k.endswith(
+        "/mean"))} for h in trainer.state.log_history if "reward" in h]   # rewards/NAME/mean: each reward's own
     if not history:
         return {"updates": 0}
     return {"updates": len(history), "train_reward_first": history[0]["reward"],
