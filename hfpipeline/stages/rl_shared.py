@@ -1,12 +1,13 @@
 """What the rloo and grpo stages share (they differ only in TRL's trainer and their defaults): prompts, the policy
-and its LoRA adapters, reward models (each with its own tokenizer) and reward functions, training that resumes,
-saving, and the held-out comparison of SFT and tuned policy."""
+and its LoRA adapters, reward models (each scoring decoded text in its own tokenizer) and reward functions, training
+that resumes, saving, and the held-out comparison of SFT and tuned policy."""
 
 import importlib
 import os
 import sys
+from pathlib import Path
 
-from hfpipeline import handoff, models, policy_eval, training
+from hfpipeline import card, handoff, models, policy_eval, training
 from hfpipeline.errors import UserError
 from hfpipeline.stages import shared
 
@@ -19,9 +20,10 @@ def run(stage, ctx, config_name: str, trainer_name: str, defaults: dict) -> dict
     import trl
 
     # hand-off: policy and reward models are what they should be (checked before any weights load)
-    policy_info, reward_infos = handoff.check_rl(stage, ctx)
+    policy_info, _ = handoff.check_rl(stage, ctx)
     tokenizer = models.stage_tokenizer(stage, ctx, "policy")
     args = training.build_args(getattr(trl, config_name), stage, ctx, **defaults)
+    _checkpoint_on_generation_boundaries(stage, ctx, args)
     funcs = reward_functions(stage)
     reward_refs = [ref for key, ref in stage.each_ref() if key == "reward_model"]
     _check_weights(stage, args, len(reward_refs) + len(funcs))
@@ -29,16 +31,15 @@ def run(stage, ctx, config_name: str, trainer_name: str, defaults: dict) -> dict
     prompts = shared.load_prompts(stage, ctx, keep_columns=True)
     train = as_trl_prompts(prompts["train"], policy_info)
     rendered, chat = shared.as_policy_saw_them(prompts, tokenizer, policy_info)   # text, as the policy reads it
-    rewards = [load_reward_model(ctx.ref(ref)) for ref in reward_refs]
-    check_lengths(stage, rendered, chat, args, [(tokenizer, policy_info)] + [
-        (rtok, info) for (_, rtok), info in zip(rewards, reward_infos)])
+    check_lengths(stage, rendered, chat, args, [(tokenizer, policy_info)])
+    rewards = [reward_scorer(ctx.ref(ref), *load_reward_model(ctx.ref(ref)), tokenizer.eos_token_id)
+               for ref in reward_refs]
     # models
     policy = models.build_model(_causal_lm(), stage.refs["policy"], ctx, tokenizer)
     policy.config.pad_token_id = policy.generation_config.pad_token_id = tokenizer.pad_token_id
     policy = shared.add_lora(policy, stage, ctx)   # the reference is then the policy with adapters off
-    trainer = getattr(trl, trainer_name)(
-        model=policy, reward_funcs=[m for m, _ in rewards] + funcs, args=args, train_dataset=train,
-        processing_class=tokenizer, reward_processing_classes=[t for _, t in rewards] + [None] * len(funcs))
+    trainer = getattr(trl, trainer_name)(model=policy, reward_funcs=rewards + funcs, args=args, train_dataset=train,
+                                         processing_class=tokenizer)
     metrics = training.train(trainer, ctx)
     training.finish(trainer, tokenizer, ctx, trained_by=stage.kind)
     # evaluate: the policy before and after on held-out prompts, scored by the (first) reward model
@@ -75,6 +76,20 @@ def _check_weights(stage, args, n: int) -> None:
                         "reward models in reward_model: order, then reward_funcs:). Give one weight each")
 
 
+def _checkpoint_on_generation_boundaries(stage, ctx, args) -> None:
+    """Checkpoints only where a batch of generations is used up (steps_per_generation x num_iterations steps): a
+    resume from inside one does not continue the same run. Our default save_steps is rounded up; a recipe's is
+    refused."""
+    block = args.steps_per_generation * args.num_iterations
+    if args.save_strategy != "steps" or args.save_steps < 1 or args.save_steps % block == 0:
+        return
+    if "save_steps" in {**ctx.recipe.defaults, **stage.train}:
+        raise UserError(f"stage {stage.name}: train.save_steps {args.save_steps} is not a multiple of "
+                        f"steps_per_generation x num_iterations = {block}: a checkpoint inside a batch of generations "
+                        "does not resume the same run. Use a multiple")
+    args.save_steps = -(-int(args.save_steps) // block) * block
+
+
 def as_trl_prompts(dataset, policy_info: dict):
     """Plain prompts of a chat-tuned policy (prompt_format: chat) as user turns, so TRL renders them with the chat
     template as SFT did; conversational prompts and other plain prompts as they are."""
@@ -88,14 +103,43 @@ def load_reward_model(path: str) -> tuple:
     from transformers import AutoModelForSequenceClassification
 
     tokenizer = models.load_tokenizer(path)
-    model = models.load_model(AutoModelForSequenceClassification, path, num_labels=1)
+    model = models.load_model(AutoModelForSequenceClassification, path, num_labels=1).eval()
     model.config.pad_token_id = tokenizer.pad_token_id
     return model, tokenizer
 
 
+def reward_scorer(path: str, model, tokenizer, policy_eos: int | None):
+    """The reward model as a TRL reward function: it scores prompt + answer in its own tokens, with its eos after
+    an answer the policy finished (the reward stage trained on answers + eos: TRL's RewardTrainer appends it; TRL's
+    own path for a reward model drops it), cut from the left to its context window. Conversational rows are
+    rendered by its own chat template. policy_eval scores the held-out answers the same way."""
+    import torch
+    from accelerate import PartialState
+
+    model.to(PartialState().device)
+    tokenizer.truncation_side = "left"   # the attribute: a truncation_side= call argument is ignored
+    window = card.context_window(model.config)
+    eos = tokenizer.eos_token or ""
+
+    def text(prompt, completion, ids) -> str:
+        if isinstance(prompt, list):   # messages: the template closes the assistant turn itself
+            return tokenizer.apply_chat_template(prompt + completion, tokenize=False)
+        return prompt + completion + (eos if ids and ids[-1] == policy_eos else "")
+
+    def score(prompts, completions, completion_ids, **kwargs) -> list[float]:
+        texts = [text(p, c, ids) for p, c, ids in zip(prompts, completions, completion_ids)]
+        batch = tokenizer(texts, return_tensors="pt", padding=True,
+                          padding_side="right", truncation=bool(window), max_length=window, add_special_tokens=False)
+        with torch.inference_mode():
+            return model(**batch.to(model.device)).logits[:, 0].float().tolist()
+
+    score.__name__ = Path(path).name   # TRL logs rewards/<name>/mean
+    return score
+
+
 def check_lengths(stage, rendered, chat: bool, args, models_: list[tuple]) -> None:
-    """Prompt + max_completion_length must fit the context window of the policy and of each reward model, each
-    counted in its own tokens (TRL truncates neither). `models_`: (tokenizer, card) pairs, the policy's first."""
+    """Prompt + max_completion_length must fit the policy's context window (TRL truncates neither: generation would
+    fail). `models_`: (tokenizer, card) pairs. Reward models read a left-truncated text instead (reward_scorer)."""
     for tokenizer, info in models_:
         for split, ds in rendered.items():
             lengths = [len(ids) for ids in tokenizer(list(ds["prompt"]), add_special_tokens=not chat)["input_ids"]]
