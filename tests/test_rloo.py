@@ -15,7 +15,7 @@ from hfpipeline import card, handoff, models
 from hfpipeline.cli import main
 from hfpipeline.errors import UserError
 
-TINY_RLOO = {"max_steps": 24, "per_device_train_batch_size": 8, "num_generations": 4, "max_completion_length": 10,
+TINY_RLOO = {"max_steps": 40, "per_device_train_batch_size": 8, "num_generations": 4, "max_completion_length": 10,
              "learning_rate": 3e-4}
 
 
@@ -43,7 +43,7 @@ def rloo_run(decoder, reward, tmp_path_factory) -> Path:
 
 def test_rloo_raises_held_out_reward_and_logs_reward_and_kl(rloo_run):
     metrics = metrics_of(rloo_run / "rloo")
-    assert metrics["updates"] == 24 and metrics["train_prompts"] == 40 and metrics["eval_prompts"] == 24
+    assert metrics["updates"] == 40 and metrics["train_prompts"] == 40 and metrics["eval_prompts"] == 24
     assert all(isinstance(h["reward"], float) and isinstance(h["kl"], float) for h in metrics["train_log"])
     print("rloo:", metrics["mean_reward_sft"], "->", metrics["mean_reward"], "kl", metrics["kl"])
     assert metrics["mean_reward"] > metrics["mean_reward_sft"]   # the same prompts and sampling seed
@@ -104,14 +104,15 @@ def test_reward_model_with_its_own_tokenizer(decoder, tmp_path, capsys):
     its reward; ppo refuses the same pair."""
     corpus = write_jsonl(tmp_path / "corpus.jsonl", [{"text": r["prompt"] + r[k]} for r in preferences(96)
                                                      for k in ("chosen", "rejected")])
-    prompts = prompts_file(tmp_path)
+    prompts = prompts_file(tmp_path, 96)
     rl = rl_stage(decoder / "sft", "rm_b", prompts)
+    rl["data"]["validation_size"] = 48
     manifest = hfpipeline.run({"name": "other", "seed": 0, "output_dir": str(tmp_path / "run"), "stages": [
         {"name": "tok_b", "kind": "tokenizer", "vocab_size": 300, "lowercase": True,   # another BPE vocabulary
          "data": str(corpus)},
         {"name": "rm_b", "kind": "reward", "model": TINY_GPT, "tokenizer": "tok_b",
          "data": {"path": str(write_jsonl(tmp_path / "prefs.jsonl", preferences(120))), "validation_size": 24},
-         "train": {"max_steps": 30, "learning_rate": 1e-3, "per_device_train_batch_size": 8}}, rl]})
+         "train": {"max_steps": 60, "learning_rate": 1e-3, "per_device_train_batch_size": 8}}, rl]})
     assert [s["status"] for s in manifest["stages"]] == ["done"] * 3
     run_dir = tmp_path / "run"
     assert card.read(run_dir / "rm_b")["tokenizer_fingerprint"] != card.read(decoder / "sft")["tokenizer_fingerprint"]
