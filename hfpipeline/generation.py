@@ -26,7 +26,7 @@ def load_for_generation(path: str) -> Loaded:
     archs = info.get("architectures") or []
     if archs and not card.is_causal_lm(info):
         raise UserError(f"{folder}: holds a {', '.join(archs)}, not a causal language model. Give a pretrain, sft, "
-                        "dpo or ppo stage")
+                        "dpo, ppo, rloo or grpo stage")
     bars = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()   # no "Loading weights" bar between the user and the completions
     try:

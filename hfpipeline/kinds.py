@@ -36,6 +36,7 @@ class Kind:
     baseline: str | tuple | None = None        # what the headline is compared with there (same tuple order)
     holdout: float | None = None               # share of train held out for validation when the data has none
     resumable: bool = True                     # a rerun continues from the last checkpoint (else starts over)
+    many: tuple[str, ...] = ()                 # refs that may list several models (e.g. reward_model: [a, b])
 
     @property
     def config_name(self) -> str | None:
@@ -50,6 +51,10 @@ PREFERENCE_COLUMNS = (("prompt", "chosen", "rejected"), ("chosen", "rejected"), 
 PROMPT = {"prompt_field": "prompt"}
 PREFERENCE_FIELDS = {"prompt_field": "prompt", "chosen_field": "chosen", "rejected_field": "rejected"}
 MODEL_REFS = {"model": MODELS, "tokenizer": ANY_TOKENIZER}
+RL_REFS = {"policy": (CAUSAL_LM,), "reward_model": (SCORER,)}
+RL_OPTIONS = {"eval_prompts": "str|dict",   # held-out prompts (a data block; default: validation split of data)
+              "reward_funcs": "list"}       # Python reward functions "module:function", imported from the working
+                                            # directory (TRL's convention): this runs the user's code
 
 KINDS = {
     "tokenizer": Kind(
@@ -95,6 +100,16 @@ KINDS = {
         fields=PROMPT, columns=(("prompt",),), headline="mean_reward", baseline="mean_reward_sft",
         needs=("policy", "reward_model"),
         holdout=0.1, resumable=False),   # TRL's PPOTrainer.train() takes no checkpoint: a rerun starts over
+    # RL with TRL's maintained trainers: no value model, the reward model(s) and/or Python reward functions score
+    # sampled answers (models may use their own tokenizer), KL to the frozen policy; checkpoints resume.
+    "rloo": Kind(
+        runner="hfpipeline.stages.rloo", config="trl:RLOOConfig", produces=CAUSAL_LM, refs=RL_REFS,
+        options=RL_OPTIONS, fields=PROMPT, columns=(("prompt",),), headline="mean_reward", baseline="mean_reward_sft",
+        needs=("policy",), holdout=0.1, many=("reward_model",)),
+    "grpo": Kind(
+        runner="hfpipeline.stages.grpo", config="trl:GRPOConfig", produces=CAUSAL_LM, refs=RL_REFS,
+        options=RL_OPTIONS, fields=PROMPT, columns=(("prompt",),), headline="mean_reward", baseline="mean_reward_sft",
+        needs=("policy",), holdout=0.1, many=("reward_model",)),
     "seq2seq": Kind(
         runner="hfpipeline.stages.seq2seq", config="transformers:Seq2SeqTrainingArguments", produces=SEQ2SEQ,
         refs=MODEL_REFS,

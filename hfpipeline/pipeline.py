@@ -68,7 +68,7 @@ def run_recipe(recipe: Recipe, only: str | None = None, overwrite: bool = False)
 
 
 def _check_inputs_done(stage: Stage, manifest: dict) -> None:
-    for key, ref in stage.refs.items():
+    for key, ref in stage.each_ref():
         if ref and "stage" in ref and rundir.entry(manifest, ref["stage"])["status"] != "done":
             raise UserError(f"stage {stage.name}: its {key} comes from stage {ref['stage']!r}, which is not done. "
                             f"Run it first (hfpipeline run RECIPE --only {ref['stage']})")

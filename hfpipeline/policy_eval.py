@@ -1,7 +1,8 @@
-"""Compare a policy before and after preference tuning (PPO, DPO) on held-out prompts: mean reward-model score of
-sampled responses, KL of the tuned policy to the one before (on the tuned policy's own samples), and the samples."""
+"""Compare a policy before and after preference tuning (PPO, RLOO, GRPO, DPO) on held-out prompts: mean reward-model
+score of sampled responses, KL of the tuned policy to the one before (on the tuned policy's own samples), and the
+samples. A reward model with its own tokenizer scores the decoded text, re-tokenized (as TRL's RLOO/GRPO do)."""
 
-from hfpipeline import dist, models
+from hfpipeline import card, dist, models
 from hfpipeline.files import write_text_atomic
 
 
@@ -27,9 +28,15 @@ def compare_policies(before_path: str, after_path: str, reward_path: str | None,
         rewards_before = rewards_after = None
         if reward_path:
             reward = models.load_model(AutoModelForSequenceClassification, reward_path, num_labels=1).eval()
-            reward.config.pad_token_id = tokenizer.pad_token_id
-            rewards_before = score(reward, tokenizer, queries, responses_before, batch_size)
-            rewards_after = score(reward, tokenizer, queries, responses_after, batch_size)
+            reward_tokenizer = models.load_tokenizer(reward_path)
+            if card.tokenizer_fingerprint(reward_tokenizer) != card.tokenizer_fingerprint(tokenizer):
+                queries_r, before_r, after_r = retokenize(tokenizer, reward_tokenizer, queries,
+                                                          responses_before, responses_after)
+            else:
+                reward_tokenizer, queries_r, before_r, after_r = tokenizer, queries, responses_before, responses_after
+            reward.config.pad_token_id = reward_tokenizer.pad_token_id
+            rewards_before = score(reward, reward_tokenizer, queries_r, before_r, batch_size)
+            rewards_after = score(reward, reward_tokenizer, queries_r, after_r, batch_size)
     none = [0.0] * len(prompts)
     rows = [{"prompt": p, "sft": tokenizer.decode(rb, skip_special_tokens=True),
              "tuned": tokenizer.decode(ra, skip_special_tokens=True),
@@ -67,6 +74,18 @@ def sample_responses(model, queries: list[list[int]], tokenizer, max_new_tokens:
         for row in generated[:, width:].tolist():
             out.append(row[:row.index(eos) + 1] if eos in row else [t for t in row if t != pad])
     return out
+
+
+def retokenize(tokenizer, reward_tokenizer, queries, *responses):
+    """Queries and responses as the reward model's token ids: decoded text re-tokenized, an answer that ended with
+    the policy's eos ending with the reward tokenizer's (reward models are trained with eos after the answer)."""
+    def encode(ids, special: bool):
+        text = tokenizer.decode(ids, skip_special_tokens=True)
+        out = reward_tokenizer(text, add_special_tokens=special)["input_ids"]
+        ended = bool(ids) and ids[-1] == tokenizer.eos_token_id and reward_tokenizer.eos_token_id is not None
+        return out + [reward_tokenizer.eos_token_id] if ended else out
+
+    return ([encode(q, True) for q in queries], *([encode(r, False) for r in rs] for rs in responses))
 
 
 def _right_padded(queries, responses, pad: int):

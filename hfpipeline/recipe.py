@@ -17,7 +17,7 @@ import yaml
 
 from hfpipeline import data_refs
 from hfpipeline.errors import RecipeErrors, UserError
-from hfpipeline.handoff import check_stage_refs
+from hfpipeline.handoff import RL_KINDS, check_stage_refs
 from hfpipeline.kinds import KINDS, stage_keys
 from hfpipeline.schema import check_range, check_value, config_fields, config_ref_problems, suggest
 
@@ -36,10 +36,15 @@ class Stage:
     name: str
     kind: str
     refs: dict          # ref key -> {"stage": name} | {"dir": path} | {"hub": id} | {"config": {...}}
+                        # (a list of those for a ref the kind lets list several models: kinds.Kind.many)
     data: dict | None
     train: dict
     peft: dict | None
     options: dict
+
+    def each_ref(self) -> list[tuple[str, dict]]:
+        """(key, ref) for every model the stage names, a listed ref once per entry."""
+        return [(key, one) for key, ref in self.refs.items() for one in (ref if isinstance(ref, list) else [ref])]
 
 
 @dataclass
@@ -339,7 +344,11 @@ def _validate_stage(raw, i: int, seen: list[str], all_names: list, problems: Pro
             options[key] = raw[key]
     if kind_name == "tokenizer":
         _check_vocab(options, at, problems)
-    refs = {key: _check_ref(raw[key], at + (key,), seen, all_names, problems) for key in kind.refs if key in raw}
+    refs = {}
+    for key in (k for k in kind.refs if k in raw):
+        many = key in kind.many and isinstance(raw[key], list)   # e.g. reward_model: [reward, other_reward]
+        refs[key] = [_check_ref(v, at + (key, n), seen, all_names, problems) for n, v in enumerate(raw[key])] \
+            if many else _check_ref(raw[key], at + (key,), seen, all_names, problems)
     for key in kind.needs:
         if key not in raw:
             problems.add(at + (key,), f"missing. A {kind_name} stage needs {key}: (an earlier stage, a local folder or a Hub id)")
@@ -361,7 +370,7 @@ def _validate_stage(raw, i: int, seen: list[str], all_names: list, problems: Pro
                                  stats)
     if kind.config and stats.get("rows") and not problems.messages:
         _warn_steps(stats["rows"], {**(defaults or {}), **train}, at + ("train",), problems)
-    if data is None and kind_name != "ppo" and "data" not in raw:
+    if data is None and kind_name not in RL_KINDS and "data" not in raw:
         problems.add(at + ("data",), f"missing. A {kind_name} stage needs data: {{path: ...}}")
     seen.append(name)
     return Stage(name=name, kind=kind_name, refs=refs, data=data, train=train, peft=peft, options=options)
@@ -370,6 +379,8 @@ def _validate_stage(raw, i: int, seen: list[str], all_names: list, problems: Pro
 def _check_fields(values: dict, config: str, at: tuple, problems: Problems) -> None:
     """Check keys and value types against a config class's fields."""
     fields = config_fields(config)
+    if fields is None:   # the installed libraries lack the class (PPOConfig on TRL >= 1.13): handoff says so
+        return
     for key, value in values.items():
         if value is False and "no" in fields.get(key, {}).get("choices", ()):
             values[key] = value = "no"   # YAML 1.1 reads `eval_strategy: no` as false

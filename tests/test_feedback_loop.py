@@ -243,6 +243,7 @@ def test_reward_model_on_expanded_rankings_beats_chance_on_held_out_rankings(tmp
 
 
 @pytest.mark.slow
+@pytest.mark.ppo
 def test_feedback_recipe_raises_reward_over_sft(tmp_cwd):
     """recipes/feedback.yaml as shipped, but for a smaller sampling step (sampling does not feed the later stages:
     the reward stage reads the shipped labelled batch demo:feedback)."""

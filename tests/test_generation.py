@@ -60,7 +60,7 @@ def test_load_for_generation_errors(decoder, tmp_path):
     with pytest.raises(UserError, match="GPT2ForSequenceClassification, not a causal language model"):
         load_for_generation(str(tmp_path / "reward"))
     (tmp_path / "run.json").write_text(json.dumps({"stages": [{"name": "tok", "kind": "tokenizer", "status": "done"}]}))
-    with pytest.raises(UserError, match="no finished pretrain/sft/dpo/ppo stage"):
+    with pytest.raises(UserError, match="no finished pretrain/sft/dpo/ppo/rloo/grpo stage"):
         load_for_generation(str(tmp_path))
 
 

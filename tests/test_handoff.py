@@ -5,25 +5,28 @@ prompts longer than the context window, preference rows without chosen/rejected)
 from pathlib import Path
 
 import pytest
-from builders import TINY_GPT, preferences, prompt
+from builders import TINY_GPT, preferences, prompt, stage_and_ctx
 from conftest import write_jsonl, write_recipe
 
 import hfpipeline
-from hfpipeline import card, models
+from hfpipeline import card, handoff, models
 from hfpipeline.cli import main
 
 
 @pytest.fixture
 def no_training(monkeypatch):
-    """Fail the test if a PPO or reward trainer gets built: the checks must come first."""
+    """Fail the test if a PPO, RLOO, GRPO or reward trainer gets built: the checks must come first."""
     import trl
-    from trl.experimental.ppo import PPOTrainer
 
     def refuse(*args, **kwargs):
         raise AssertionError("a trainer was built before the problem was reported")
 
-    monkeypatch.setattr(PPOTrainer, "__init__", refuse)
-    monkeypatch.setattr(trl, "RewardTrainer", refuse)
+    if handoff.ppo_unavailable() is None:
+        from trl.experimental.ppo import PPOTrainer
+
+        monkeypatch.setattr(PPOTrainer, "__init__", refuse)
+    for name in ("RewardTrainer", "RLOOTrainer", "GRPOTrainer"):
+        monkeypatch.setattr(trl, name, refuse)
 
 
 def run_cli(tmp_path, recipe: dict, capsys) -> tuple[int, str]:
@@ -51,6 +54,7 @@ def ppo_recipe(tmp_path, decoder, reward_dir, **train) -> dict:
          "data": str(prompts), "train": {"total_episodes": 8, "per_device_train_batch_size": 4, **train}}]}
 
 
+@pytest.mark.ppo
 def test_reward_model_with_another_tokenizer_stops_ppo(decoder, tmp_path, capsys, no_training):
     corpus = write_jsonl(tmp_path / "c.jsonl", [{"text": f"entirely different words number {i}"} for i in range(50)])
     hfpipeline.run({"name": "t", "output_dir": str(tmp_path / "tok"), "stages": [
@@ -64,6 +68,7 @@ def test_reward_model_with_another_tokenizer_stops_ppo(decoder, tmp_path, capsys
     assert not (tmp_path / "run/ppo/model.safetensors").exists()
 
 
+@pytest.mark.ppo
 def test_reward_model_with_another_chat_template_stops_ppo(decoder, tmp_path, capsys, no_training):
     tok = models.load_tokenizer(str(decoder / "sft"))
     tok.chat_template = "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
@@ -71,12 +76,37 @@ def test_reward_model_with_another_chat_template_stops_ppo(decoder, tmp_path, ca
     assert code == 2 and "chat templates differ" in err
 
 
+@pytest.mark.parametrize("kind", ["rloo", "grpo"])
+def test_rloo_and_grpo_take_a_reward_model_with_another_tokenizer_or_chat_template(decoder, tmp_path, kind):
+    """TRL's RLOO/GRPO decode the answers and re-tokenize them for each reward model; ppo's check refuses the same
+    pair (its trainer hands the policy's token ids to the reward model)."""
+    from hfpipeline.errors import UserError
+
+    corpus = write_jsonl(tmp_path / "c.jsonl", [{"text": f"entirely different words number {i}"} for i in range(50)])
+    prompts = write_jsonl(tmp_path / "p.jsonl", [{"prompt": prompt(i)} for i in range(4)])
+    hfpipeline.run({"name": "t", "output_dir": str(tmp_path / "tok"), "stages": [
+        {"name": "tok", "kind": "tokenizer", "data": str(corpus), "vocab_size": 200}]})
+    templated = models.load_tokenizer(str(decoder / "sft"))
+    templated.chat_template = "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+    for name, tokenizer, problem in [("rm_tok", models.load_tokenizer(str(tmp_path / "tok/tok")), "tokenizers differ"),
+                                     ("rm_chat", templated, "chat templates differ")]:
+        reward_dir = scorer(tokenizer, tmp_path / name)
+        stage, ctx = stage_and_ctx(tmp_path, {"name": kind, "kind": kind, "policy": str(decoder / "sft"),
+                                              "reward_model": str(reward_dir), "data": str(prompts)})
+        policy, rewards = handoff.check_rl(stage, ctx)
+        assert card.is_causal_lm(policy) and card.is_scorer(rewards[0])
+        with pytest.raises(UserError, match=problem):
+            handoff.check_ppo(stage, ctx)
+
+
+@pytest.mark.ppo
 def test_classifier_with_two_labels_is_not_a_reward_model(decoder, tmp_path, capsys, no_training):
     two = scorer(models.load_tokenizer(str(decoder / "sft")), tmp_path / "clf", num_labels=2)
     code, err = run_cli(tmp_path, ppo_recipe(tmp_path, decoder, two), capsys)
     assert code == 2 and "is not a reward model" in err and "head [2, 16]" in err
 
 
+@pytest.mark.ppo
 def test_prompts_longer_than_the_context_window(decoder, reward, tmp_path, capsys, no_training):
     recipe = ppo_recipe(tmp_path, decoder, reward / "rm")
     long = " ".join(["please"] * 200)
@@ -86,6 +116,7 @@ def test_prompts_longer_than_the_context_window(decoder, reward, tmp_path, capsy
     assert "1 prompt(s)" in err
 
 
+@pytest.mark.ppo
 def test_response_length_counts_against_the_context_window(decoder, reward, tmp_path, capsys, no_training):
     code, err = run_cli(tmp_path, ppo_recipe(tmp_path, decoder, reward / "rm", response_length=120), capsys)
     assert code == 2 and "response_length 120" in err

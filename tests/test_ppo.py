@@ -13,6 +13,7 @@ import hfpipeline
 from hfpipeline import card, models
 from hfpipeline.errors import UserError
 
+pytestmark = pytest.mark.ppo
 TINY_PPO = {"total_episodes": 16, "per_device_train_batch_size": 4, "response_length": 8, "num_ppo_epochs": 1,
             "learning_rate": 1e-4}
 

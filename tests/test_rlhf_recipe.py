@@ -11,6 +11,7 @@ import pytest
 
 import hfpipeline
 
+pytestmark = pytest.mark.ppo
 REPO = Path(__file__).resolve().parent.parent
 RECIPE = REPO / "recipes/rlhf.yaml"
 CUT = {   # a few steps of every stage on a slice of each demo dataset

@@ -3,8 +3,9 @@ reward model scores the answers, PPO updates policy and value model with a per-t
 TRL's PPO cannot resume mid-stage (kinds: resumable=False): a rerun starts over from the policy. The value model is
 saved in value_model/."""
 
-from hfpipeline import data, dist, handoff, models, policy_eval, training
+from hfpipeline import dist, handoff, models, policy_eval, training
 from hfpipeline.errors import UserError
+from hfpipeline.stages.shared import as_policy_saw_them, load_prompts
 
 DEFAULTS = {             # sized for tiny models on CPU; raise for real runs
     "learning_rate": 1e-5, "per_device_train_batch_size": 8, "gradient_accumulation_steps": 1,
@@ -77,39 +78,6 @@ def load_models(stage, ctx, tokenizer) -> tuple:
             model.config.pad_token_id = tokenizer.pad_token_id
     policy.generation_config.pad_token_id = tokenizer.pad_token_id
     return policy, reference, reward, value
-
-
-def load_prompts(stage, ctx):
-    """{train, eval} prompt datasets: eval from the eval_prompts: block, else held out of the stage's data."""
-    from datasets import DatasetDict
-
-    given = stage.options.get("eval_prompts")
-    splits = data.load_stage_data(stage, ctx.recipe.seed, evaluate=not given)
-    held_out = data.load_splits(given, ctx.recipe.seed)["train"] if given else splits["validation"]
-    for name, ds in (("data", splits["train"]), ("eval_prompts", held_out)):
-        bad = next((n for n, p in enumerate(ds["prompt"]) if not p or not isinstance(p, (str, list))), None)
-        if bad is not None:
-            raise UserError(f"stage {stage.name}: {name}: row {bad + 1}: 'prompt' is missing or empty. "
-                            "Every row needs a prompt: a string, or a list of {role, content} messages")
-    return DatasetDict({"train": splits["train"].select_columns(["prompt"]),
-                        "eval": held_out.select_columns(["prompt"])})
-
-
-def as_policy_saw_them(prompts, tokenizer, policy_info: dict):
-    """Prompts as text the way the policy saw them in SFT, and whether its chat template rendered them: messages
-    (conversational prompts) and, for a chat-tuned policy (prompt_format: chat), plain prompts as user turns."""
-    conversational = isinstance(prompts["train"][0]["prompt"], list)
-    if not conversational and policy_info.get("prompt_format") != "chat":
-        return prompts, False
-    if not tokenizer.chat_template:
-        raise UserError("ppo: the prompts are conversational (lists of messages) but the policy's tokenizer has no "
-                        "chat template. Use plain-text prompts, or a policy tuned with a chat template")
-
-    def render(row):
-        messages = row["prompt"] if isinstance(row["prompt"], list) else [{"role": "user", "content": row["prompt"]}]
-        return {"prompt": tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)}
-
-    return prompts.map(render), True
 
 
 def _lora(peft: dict | None):

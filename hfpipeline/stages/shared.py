@@ -1,9 +1,10 @@
-"""What the causal-LM preference and instruction stages (sft, dpo) share: evaluation on/off, the conversational
-format and chat template, the default max_length, and LoRA adapters that reload from the stage folder."""
+"""What the causal-LM stages share: evaluation on/off, the conversational format and chat template, the default
+max_length, LoRA adapters that reload from the stage folder (sft, dpo, rloo, grpo); the prompts of the RL stages and
+how the policy saw them (ppo, rloo, grpo)."""
 
 from pathlib import Path
 
-from hfpipeline import card, handoff, models, training
+from hfpipeline import card, data, handoff, models, training
 from hfpipeline.errors import UserError
 
 # Used when the data is conversational and the tokenizer has none. It renders the same "User: ...\nAssistant: ..."
@@ -78,3 +79,37 @@ def add_lora(model, stage, ctx):
     # the merged base of a LoRA folder names its own base, not that folder: point at what we loaded
     model.peft_config["default"].base_model_name_or_path = str(Path(path).resolve()) if Path(path).is_dir() else path
     return model
+
+
+def load_prompts(stage, ctx, keep_columns: bool = False):
+    """{train, eval} prompt datasets of an RL stage (ppo, rloo, grpo): eval from the eval_prompts: block, else held
+    out of the stage's data. Only the prompt column, unless `keep_columns` (reward functions may read the others)."""
+    from datasets import DatasetDict
+
+    given = stage.options.get("eval_prompts")
+    splits = data.load_stage_data(stage, ctx.recipe.seed, evaluate=not given)
+    held_out = data.load_splits(given, ctx.recipe.seed)["train"] if given else splits["validation"]
+    for name, ds in (("data", splits["train"]), ("eval_prompts", held_out)):
+        bad = next((n for n, p in enumerate(ds["prompt"]) if not p or not isinstance(p, (str, list))), None)
+        if bad is not None:
+            raise UserError(f"stage {stage.name}: {name}: row {bad + 1}: 'prompt' is missing or empty. "
+                            "Every row needs a prompt: a string, or a list of {role, content} messages")
+    return DatasetDict({"train": splits["train"] if keep_columns else splits["train"].select_columns(["prompt"]),
+                        "eval": held_out.select_columns(["prompt"])})
+
+
+def as_policy_saw_them(prompts, tokenizer, policy_info: dict):
+    """Prompts as text the way the policy saw them in SFT, and whether its chat template rendered them: messages
+    (conversational prompts) and, for a chat-tuned policy (prompt_format: chat), plain prompts as user turns."""
+    conversational = isinstance(prompts["train"][0]["prompt"], list)
+    if not conversational and policy_info.get("prompt_format") != "chat":
+        return prompts, False
+    if not tokenizer.chat_template:
+        raise UserError("the prompts are conversational (lists of messages) but the policy's tokenizer has no "
+                        "chat template. Use plain-text prompts, or a policy tuned with a chat template")
+
+    def render(row):
+        messages = row["prompt"] if isinstance(row["prompt"], list) else [{"role": "user", "content": row["prompt"]}]
+        return {"prompt": tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)}
+
+    return prompts.map(render), True
