@@ -5,7 +5,6 @@ generated from, else a table generated once from the installed libraries and cac
 """
 
 import difflib
-import json
 import re
 from functools import cache
 

@@ -13,15 +13,29 @@ import sys
 from pathlib import Path
 
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # this checkout's hfpipeline, installed or not
 OUT = Path(__file__).resolve().parent.parent / "hfpipeline" / "config_help.json"
 BASE = "TrainingArguments"
 
 
+def _config_classes() -> dict:
+    """The config classes the field table covers (hfpipeline.config_fields), those that import here."""
+    import importlib
+
+    from hfpipeline import config_fields
+
+    classes = {}
+    for path in config_fields.config_paths():
+        module, name = path.split(":")
+        try:
+            classes[name] = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError):   # e.g. PPOConfig on TRL >= 1.13
+            continue
+    return classes
+
+
 def build() -> dict:
     """{config: {field: help}} from the installed libraries."""
-    from gen_config_fields import _config_classes
-
     texts = {name: {f.name: " ".join(str(f.metadata.get("help", "")).split()) for f in dataclasses.fields(cls)
                     if f.init and not f.name.startswith("_") and f.metadata.get("help")}
              for name, cls in _config_classes().items()}
