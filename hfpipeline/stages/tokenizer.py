@@ -1,8 +1,11 @@
 """`tokenizer` stage: train a tokenizer with the `tokenizers` library and save it as a transformers fast tokenizer.
 
 bpe: byte-level BPE for decoders (GPT-2 style); wordpiece: for encoders (BERT style, [CLS] x [SEP]);
-unigram: for encoder-decoders (T5 style, x </s>, pad id 0).
+unigram: for encoder-decoders (T5 style, x </s>, pad id 0). The same data, settings and seed give a byte-identical
+tokenizer.json: the trainers iterate hash maps, so tied tokens are put in a canonical order after training.
 """
+
+import json
 
 from hfpipeline import data
 
@@ -76,6 +79,7 @@ def _wordpiece(texts, vocab_size, min_frequency, lowercase):
     tok.decoder = decoders.WordPiece()
     trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=_specials("wordpiece"))
     tok.train_from_iterator(texts, trainer)
+    tok = canonical(tok)
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
@@ -100,9 +104,47 @@ def _unigram(texts, vocab_size, min_frequency, lowercase):
     tok.decoder = decoders.Metaspace()
     trainer = trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=_specials("unigram"), unk_token="<unk>")
     tok.train_from_iterator(texts, trainer)
+    tok = canonical(tok)
     tok.post_processor = processors.TemplateProcessing(
         single="$A </s>", pair="$A </s> $B </s>", special_tokens=[("</s>", tok.token_to_id("</s>"))])
     return tok
+
+
+def canonical(tok):
+    """The trained tokenizer with its vocabulary in an order that does not depend on hash-map iteration
+    (huggingface/tokenizers#1794): special tokens first, as given; then WordPiece tokens sorted by text (greedy
+    longest-match ignores ids), Unigram pieces by score, then text. Unigram scores are rounded to 9 decimals (their
+    sums differ in the last bits) and the characters it adds with made-up, evenly spaced scores get theirs by text."""
+    from tokenizers import Tokenizer
+
+    spec = json.loads(tok.to_str())
+    model = spec["model"]
+    specials = {t["content"] for t in spec["added_tokens"]}
+    if model["type"] == "WordPiece":
+        ordered = sorted(model["vocab"].items(), key=lambda kv: kv[1])
+        head = [t for t, _ in ordered if t in specials]
+        model["vocab"] = {t: i for i, t in enumerate(head + sorted(t for t, _ in ordered if t not in specials))}
+    elif model["type"] == "Unigram":
+        pieces = _even_tail_by_text([list(p) for p in model["vocab"]])
+        head = [p for p in pieces if p[0] in specials]
+        rest = sorted(([t, round(s, 9)] for t, s in pieces if t not in specials), key=lambda p: (-p[1], p[0]))
+        model["vocab"] = head + rest
+        model["unk_id"] = [p[0] for p in head + rest].index(pieces[model["unk_id"]][0])
+    return Tokenizer.from_str(json.dumps(spec))
+
+
+def _even_tail_by_text(pieces: list[list]) -> list[list]:
+    """Unigram's trainer appends the required characters it pruned with scores min, min - 1e-4, min - 2e-4, ... in
+    hash-map order; hand those scores out in the characters' text order instead."""
+    end = max((i for i, p in enumerate(pieces) if len(p[0]) == 1), default=-1)
+    start = end
+    while start > 0 and len(pieces[start - 1][0]) == 1 and abs(pieces[start][1] - pieces[start - 1][1] + 1e-4) < 1e-7:
+        start -= 1
+    if end - start < 1:
+        return pieces
+    run = pieces[start:end + 1]
+    scores = sorted((s for _, s in run), reverse=True)
+    return pieces[:start] + [[t, s] for (t, _), s in zip(sorted(run), scores)] + pieces[end + 1:]
 
 
 BUILDERS = {"bpe": _bpe, "wordpiece": _wordpiece, "unigram": _unigram}
