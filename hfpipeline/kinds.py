@@ -84,7 +84,7 @@ KINDS = {
         refs={"policy": (CAUSAL_LM,), "reward_model": (SCORER,), "value_model": (SCORER,)},
         options={"eval_prompts": "str|dict"},   # a data block of held-out prompts (default: validation split of data)
         fields=PROMPT, columns=(("prompt",),), headline="mean_reward", needs=("policy", "reward_model"),
-        holdout=0.1, resumable=False),   # TRL's PPOTrainer.train() takes no checkpoint: a rerun starts over
+        holdout=0.1),   # resumes through stages/ppo.py's ResumablePPOTrainer (TRL's train() takes no checkpoint)
     "seq2seq": Kind(
         runner="hfpipeline.stages.seq2seq", config="transformers:Seq2SeqTrainingArguments", produces=SEQ2SEQ,
         refs=MODEL_REFS,

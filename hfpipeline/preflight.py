@@ -90,8 +90,12 @@ def _family_problem(stage, key: str, config: dict | None) -> str | None:
     if family is None or not allowed or family in allowed:
         return None
     arch = ((config or {}).get("architectures") or [(config or {}).get("model_type")])[0]
-    return (f"{arch} is an {family} model; a {stage.kind} stage's {key} must be "
-            f"{' or '.join(f'an {f}' for f in sorted(allowed))} model")
+    return (f"{arch} is {_a(family)} model; a {stage.kind} stage's {key} must be "
+            f"{' or '.join(_a(f) for f in sorted(allowed))} model")
+
+
+def _a(word: str) -> str:
+    return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"
 
 
 def _family(config: dict) -> str | None:
