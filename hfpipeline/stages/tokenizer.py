@@ -77,9 +77,14 @@ def _wordpiece(texts, vocab_size, min_frequency, lowercase):
     tok.normalizer = normalizers.BertNormalizer(lowercase=lowercase)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tok.decoder = decoders.WordPiece()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=_specials("wordpiece"))
+    # the trainer numbers "##x" pieces in hash-map order, and merge ties are broken by those numbers: give them
+    # fixed numbers up front as placeholders after the special tokens (canonical() turns them back into plain pieces)
+    pieces = sorted({"##" + c for text in texts for word, _ in tok.pre_tokenizer.pre_tokenize_str(
+        tok.normalizer.normalize_str(text)) for c in word[1:]})
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
+                                        special_tokens=_specials("wordpiece") + pieces)
     tok.train_from_iterator(texts, trainer)
-    tok = canonical(tok)
+    tok = canonical(tok, keep_added=len(_specials("wordpiece")))
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
@@ -110,14 +115,15 @@ def _unigram(texts, vocab_size, min_frequency, lowercase):
     return tok
 
 
-def canonical(tok):
+def canonical(tok, keep_added: int | None = None):
     """The trained tokenizer with its vocabulary in an order that does not depend on hash-map iteration
     (huggingface/tokenizers#1794): special tokens first, as given; then WordPiece tokens sorted by text (greedy
-    longest-match ignores ids), Unigram pieces by score, then text. Unigram scores are rounded to 9 decimals (their
+    longest-match ignores ids), Unigram pieces by score, then text; added tokens past `keep_added` become plain pieces. Unigram scores are rounded to 9 decimals (their
     sums differ in the last bits) and the characters it adds with made-up, evenly spaced scores get theirs by text."""
     from tokenizers import Tokenizer
 
     spec = json.loads(tok.to_str())
+    spec["added_tokens"] = spec["added_tokens"][:keep_added]
     model = spec["model"]
     specials = {t["content"] for t in spec["added_tokens"]}
     if model["type"] == "WordPiece":
@@ -134,17 +140,16 @@ def canonical(tok):
 
 
 def _even_tail_by_text(pieces: list[list]) -> list[list]:
-    """Unigram's trainer appends the required characters it pruned with scores min, min - 1e-4, min - 2e-4, ... in
+    """Unigram's trainer adds the required characters it pruned with scores min, min - 1e-4, min - 2e-4, ... in
     hash-map order; hand those scores out in the characters' text order instead."""
-    end = max((i for i, p in enumerate(pieces) if len(p[0]) == 1), default=-1)
-    start = end
-    while start > 0 and len(pieces[start - 1][0]) == 1 and abs(pieces[start][1] - pieces[start - 1][1] + 1e-4) < 1e-7:
-        start -= 1
-    if end - start < 1:
+    chars = sorted((p for p in pieces if len(p[0]) == 1), key=lambda p: p[1])   # lowest score first
+    run = 1
+    while run < len(chars) and abs(chars[run][1] - chars[run - 1][1] - 1e-4) < 1e-7:
+        run += 1
+    if run < 2:
         return pieces
-    run = pieces[start:end + 1]
-    scores = sorted((s for _, s in run), reverse=True)
-    return pieces[:start] + [[t, s] for (t, _), s in zip(sorted(run), scores)] + pieces[end + 1:]
+    scores = {p[0]: s for p, s in zip(sorted(chars[:run]), sorted((p[1] for p in chars[:run]), reverse=True))}
+    return [[t, scores.get(t, s)] for t, s in pieces]
 
 
 BUILDERS = {"bpe": _bpe, "wordpiece": _wordpiece, "unigram": _unigram}
