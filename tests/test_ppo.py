@@ -1,6 +1,6 @@
 """ppo stage: PPO on tiny models logs reward and KL, saves a policy that reloads and generates and the value model
-beside it, compares the SFT and PPO policies on held-out prompts; a killed run resumes from its checkpoint and ends where an
-uninterrupted one does."""
+beside it, compares the SFT and PPO policies on held-out prompts; a killed run resumes from its checkpoint and ends
+where an uninterrupted one does."""
 
 import json
 from pathlib import Path

@@ -21,7 +21,7 @@ TINY = {"from_config": "gpt2", "n_layer": 1, "n_embd": 16, "n_head": 2, "n_posit
 
 def chain(tmp_cwd, max_steps: int = 4, save_steps: int | None = None) -> tuple:
     """tok (bpe) -> lm (tiny causal LM pretraining): a recipe whose second stage uses the first."""
-    write_jsonl(tmp_cwd / "text.jsonl", [{"text": f"the cat {i} sat on the mat number {i % 7} today"} for i in range(80)])
+    write_jsonl(tmp_cwd / "text.jsonl", [{"text": f"the cat {i} sat on the mat {i % 7} today"} for i in range(80)])
     train = {"max_steps": max_steps, "per_device_train_batch_size": 4, "logging_steps": 1, "learning_rate": 1e-3}
     if save_steps:
         train |= {"save_strategy": "steps", "save_steps": save_steps}

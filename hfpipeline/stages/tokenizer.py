@@ -118,8 +118,9 @@ def _unigram(texts, vocab_size, min_frequency, lowercase):
 def canonical(tok, keep_added: int | None = None):
     """The trained tokenizer with its vocabulary in an order that does not depend on hash-map iteration
     (huggingface/tokenizers#1794): special tokens first, as given; then WordPiece tokens sorted by text (greedy
-    longest-match ignores ids), Unigram pieces by score, then text; added tokens past `keep_added` become plain pieces. Unigram scores are rounded to 9 decimals (their
-    sums differ in the last bits) and the characters it adds with made-up, evenly spaced scores get theirs by text."""
+    longest-match ignores ids), Unigram pieces by score, then text. Added tokens past `keep_added` become plain
+    pieces. Unigram scores are rounded to 9 decimals (their sums differ in the last bits) and the characters it adds
+    with made-up, evenly spaced scores get theirs by text."""
     from tokenizers import Tokenizer
 
     spec = json.loads(tok.to_str())
