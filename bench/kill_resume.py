@@ -121,7 +121,7 @@ def one(name: str, stage: dict, out: Path, sig) -> dict:
     return {"kind": name, "signal": sig.name if sig else "-", "exit": killed_rc, "killed_at_step": killed_at,
             "resumed_from": resumed, "redone": (killed_at - resumed) if killed_at is not None else None,
             "metric": head["metric"], "value": head["value"], "steps": metrics.get("train_steps"),
-            "attempts": metrics.get("attempts"), "wall_s": round(time.time() - start, 1)}
+            "attempts": len(entry.get("attempts") or []), "wall_s": round(time.time() - start, 1)}
 
 
 def main() -> None:

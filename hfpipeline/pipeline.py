@@ -211,6 +211,7 @@ def _run_stage(step: Step, recipe: Recipe, run_dir: Path, manifest: dict) -> Non
     dist.wait()
     attempts = _attempts_so_far(old, stage_dir) if resume else []
     ctx = Context(recipe=recipe, run_dir=run_dir, stage_dir=stage_dir, resumable=kind.resumable)
+    _say(f"[{stage.name}] {stage.kind} ...")
     rundir.mark(run_dir, manifest, stage.name, status="running", started=time.time(), error=None, owner=lock.owner(),
                 fingerprint=step.fingerprint, resolved=step.resolved, attempts=attempts, files=None, headline=None)
     start = time.time()
@@ -231,8 +232,6 @@ def _run_stage(step: Step, recipe: Recipe, run_dir: Path, manifest: dict) -> Non
     dist.wait()
     headline = _headline(kind.headline, metrics)
     if dist.is_main():
-        metrics["attempts"] = len(attempts) + 1
-        metrics["seconds"] = round(sum(a["seconds"] for a in attempts) + time.time() - start, 1)
         rundir.write_metrics(stage_dir, metrics)
     ended("done", finished=time.time(), headline={"metric": headline, "value": metrics.get(headline)},
           files=rundir.record_files(stage_dir, stage.kind) if dist.is_main() else None,

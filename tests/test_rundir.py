@@ -192,7 +192,7 @@ def test_a_killed_stage_resumes_from_its_newest_complete_checkpoint(tmp_cwd, cap
     entry = read(run_dir)["lm"]
     metrics = json.loads((run_dir / "lm/metrics.json").read_text())
     assert entry["status"] == "done" and metrics["train_steps"] == 300 == entry["train_steps"]
-    assert metrics["resumed_from_step"] == int(newest.name.split("-")[1]) and metrics["attempts"] == 2
+    assert metrics["resumed_from_step"] == int(newest.name.split("-")[1])
     assert [a["status"] for a in entry["attempts"]] == ["killed" if sig == signal.SIGKILL else "interrupted", "done"]
     assert entry["seconds"] == pytest.approx(sum(a["seconds"] for a in entry["attempts"]), abs=0.2)
 
@@ -256,3 +256,38 @@ def test_tokenizers_are_byte_identical_across_processes(tmp_cwd):
     for kind in ("bpe", "wordpiece", "unigram"):
         assert (tmp_cwd / f"runs/1/{kind}/tokenizer.json").read_bytes() == \
             (tmp_cwd / f"runs/2/{kind}/tokenizer.json").read_bytes(), kind
+
+
+def test_preflight_reads_the_local_hub_cache_offline_and_asks_the_hub_online(tmp_cwd, monkeypatch):
+    """Offline: a cached Hub model's config is read (here: an encoder, refused as a policy). Online: one metadata
+    call; a repository the Hub does not know is named."""
+    import huggingface_hub
+    from huggingface_hub import constants
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    from hfpipeline import preflight
+    from hfpipeline.errors import RecipeErrors
+    from hfpipeline.recipe import load_recipe
+
+    snapshot = tmp_cwd / "cache/models--acme--tiny-bert/snapshots/abc"
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text(json.dumps({"model_type": "bert", "architectures": ["BertModel"]}))
+    (tmp_cwd / "cache/models--acme--tiny-bert/refs").mkdir()
+    (tmp_cwd / "cache/models--acme--tiny-bert/refs/main").write_text("abc")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_cwd / "cache"))
+    write_jsonl(tmp_cwd / "d.jsonl", [{"prompt": "a", "completion": "b"}] * 10)
+    recipe = load_recipe({"name": "x", "stages": [{"name": "sft", "kind": "sft", "model": "acme/tiny-bert",
+                                                   "data": "d.jsonl"}]})
+    with pytest.raises(RecipeErrors, match="BertModel is an encoder model; a sft stage's model must be a decoder"):
+        preflight.check(recipe, recipe.stages)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    calls = []
+
+    def model_info(self, repo, revision=None, timeout=None):
+        calls.append((repo, timeout))
+        raise RepositoryNotFoundError.__new__(RepositoryNotFoundError)   # what a 404 raises (no HTTP response here)
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", model_info)
+    with pytest.raises(RecipeErrors, match="acme/tiny-bert: no such model on the Hugging Face Hub"):
+        preflight.check(recipe, recipe.stages)
+    assert calls == [("acme/tiny-bert", preflight.TIMEOUT_S)]
