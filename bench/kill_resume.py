@@ -28,7 +28,7 @@ BERT = {"from_config": "bert", "hidden_size": 32, "num_hidden_layers": 1, "num_a
 T5 = {"from_config": "t5", "d_model": 32, "d_kv": 8, "d_ff": 64, "num_heads": 2, "num_layers": 1,
       "num_decoder_layers": 1}
 SAVE = 5
-TRAIN = {"max_steps": 30, "save_strategy": "steps", "save_steps": SAVE, "logging_steps": 1, "learning_rate": 2e-3,
+TRAIN = {"max_steps": 20, "save_strategy": "steps", "save_steps": SAVE, "logging_steps": 1, "learning_rate": 2e-3,
          "per_device_train_batch_size": 8}
 
 
@@ -45,7 +45,7 @@ def prerequisites(out: Path) -> Path:
         {"name": "sft", "kind": "sft", "model": GPT, "tokenizer": "bpe",
          "data": {"path": "demo:instructions", "max_rows": 240}, "train": {**TRAIN, "save_strategy": "no"}},
         {"name": "rm", "kind": "reward", "model": "sft", "data": {"path": "demo:preferences", "max_rows": 240},
-         "train": {**TRAIN, "max_steps": 20, "save_strategy": "no"}}]}
+         "train": {**TRAIN, "save_strategy": "no"}}]}
     _run(recipe, out / "prereq.yaml")
     return run_dir
 
@@ -64,10 +64,10 @@ def stages(pre: Path) -> dict:
         "reward": {"kind": "reward", "model": str(pre / "sft"), "data": {"path": "demo:preferences", "max_rows": 240},
                    "train": TRAIN},
         "dpo": {"kind": "dpo", "model": str(pre / "sft"), "data": {"path": "demo:preferences", "max_rows": 240},
-                "train": {**TRAIN, "max_steps": 20}},
+                "train": TRAIN},
         "ppo": {"kind": "ppo", "policy": str(pre / "sft"), "reward_model": str(pre / "rm"),
                 "data": {"path": "demo:prompts", "max_rows": 120},
-                "train": {"total_episodes": 96, "per_device_train_batch_size": 4, "response_length": 12,
+                "train": {"total_episodes": 64, "per_device_train_batch_size": 4, "response_length": 12,
                           "num_ppo_epochs": 1, "save_strategy": "steps", "save_steps": 4, "logging_steps": 1,
                           "learning_rate": 1e-4}},
         "seq2seq": {"kind": "seq2seq", "task": "summarize", "model": T5, "tokenizer": str(pre / "unigram"),
