@@ -58,7 +58,8 @@ def stages(pre: Path) -> dict:
         "pretrain-mlm": {"kind": "pretrain", "objective": "mlm", "model": BERT, "tokenizer": str(pre / "wordpiece"),
                          "block_size": 32, "data": {"path": "demo:review_corpus", "max_rows": 400}, "train": TRAIN},
         "classify": {"kind": "classify", "model": BERT, "tokenizer": str(pre / "wordpiece"),
-                     "data": {"path": "demo:reviews", "max_rows": 300}, "train": TRAIN},
+                     "data": {"path": "demo:reviews", "max_rows": 300},
+                     "train": {**TRAIN, "eval_strategy": "steps", "eval_steps": SAVE}},   # its best model is kept
         "sft": {"kind": "sft", "model": GPT, "tokenizer": str(pre / "bpe"),
                 "data": {"path": "demo:instructions", "max_rows": 240}, "train": TRAIN},
         "reward": {"kind": "reward", "model": str(pre / "sft"), "data": {"path": "demo:preferences", "max_rows": 240},
@@ -84,7 +85,9 @@ def _run(recipe: dict, path: Path, sig=None) -> tuple[subprocess.CompletedProces
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     cmd = [sys.executable, "-m", "hfpipeline", "run", str(path)]
     if sig is None:
-        subprocess.run(cmd, check=True, env=env, capture_output=True)
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if done.returncode:
+            raise SystemExit(f"{path}: exit {done.returncode}\n{done.stderr[-2000:]}")
         return None, None
     log = path.with_suffix(".log")
     with open(log, "w") as err:
