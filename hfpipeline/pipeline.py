@@ -158,8 +158,11 @@ def _decide_one(stage, old, fp, resolved, rerun, run_dir, overwrite, uses) -> tu
     if status == "done":
         problem = rundir.verify(stage_dir, old)
         return ("keep", "done already, unchanged") if problem is None else ("run", f"done but {problem}")
-    what = (f"killed (pid {old.get('owner', {}).get('pid', '?')} on {old.get('owner', {}).get('host', '?')} is gone)"
-            if status == "running" else status)
+    what = status
+    if status == "running":   # under the lock its owner is gone; --plan may run beside a live run
+        owner = old.get("owner") or {}
+        where = f"pid {owner.get('pid', '?')} on {owner.get('host', '?')}"
+        what = f"running now ({where})" if owner and lock.alive(owner) else f"killed ({where} is gone)"
     if not KINDS[stage.kind].resumable:
         return "run", f"{what}; a {stage.kind} stage starts over"
     checkpoint = training.last_complete_checkpoint(stage_dir / "checkpoints")
