@@ -1,6 +1,7 @@
 """Kill and resume, for every trainable kind (pretrain clm and mlm, classify, sft, reward, dpo, ppo, seq2seq): an
-uninterrupted run, a run SIGKILLed right after its first checkpoint then rerun, and the same with SIGTERM. Prints the
-steps the rerun redid (at most save_steps) and the final headline metric of each run. Tiny models, few steps.
+uninterrupted run, a run SIGKILLed two steps after its first checkpoint then rerun, and the same with SIGTERM.
+Prints the steps the rerun redid (at most save_steps) and the final headline metric of each run. Tiny models, few
+steps.
 
 Run: OMP_NUM_THREADS=1 python bench/kill_resume.py [--out /tmp/kill-resume] [--kinds sft ppo ...]
 """
@@ -28,6 +29,7 @@ BERT = {"from_config": "bert", "hidden_size": 32, "num_hidden_layers": 1, "num_a
 T5 = {"from_config": "t5", "d_model": 32, "d_kv": 8, "d_ff": 64, "num_heads": 2, "num_layers": 1,
       "num_decoder_layers": 1}
 SAVE = 5
+LOST = 2   # steps past the first checkpoint at which the run is killed
 TRAIN = {"max_steps": 20, "save_strategy": "steps", "save_steps": SAVE, "logging_steps": 1, "learning_rate": 2e-3,
          "per_device_train_batch_size": 8}
 
@@ -90,17 +92,24 @@ def _run(recipe: dict, path: Path, sig=None) -> tuple[subprocess.CompletedProces
             raise SystemExit(f"{path}: exit {done.returncode}\n{done.stderr[-2000:]}")
         return None, None
     log = path.with_suffix(".log")
+    train = recipe["stages"][0]["train"]
+    total = train.get("max_steps") or train["total_episodes"] // train["per_device_train_batch_size"]
     with open(log, "w") as err:
         proc = subprocess.Popen(cmd, env=env, stderr=err, stdout=subprocess.DEVNULL)
         stage_dir = Path(recipe["output_dir"]) / recipe["stages"][0]["name"]
-        while proc.poll() is None and not _quiet(last_complete_checkpoint, stage_dir / "checkpoints"):
+        # kill LOST steps after the first complete checkpoint: the rerun must redo them, and only them
+        while proc.poll() is None and not (_quiet(last_complete_checkpoint, stage_dir / "checkpoints") and
+                                           (_progress(log, total) or 0) >= train["save_steps"] + LOST):
             time.sleep(0.01)
         proc.send_signal(sig)
         proc.wait()
-    train = recipe["stages"][0]["train"]
-    total = train.get("max_steps") or train["total_episodes"] // train["per_device_train_batch_size"]
+    return proc.returncode, _progress(log, total)
+
+
+def _progress(log: Path, total: int) -> int | None:
+    """The last step the training progress bar showed."""
     steps = [int(n) for n, t in re.findall(r"\| *(\d+)/(\d+) \[", log.read_text()) if int(t) == total]
-    return proc.returncode, max(steps) if steps else None
+    return max(steps) if steps else None
 
 
 def _quiet(fn, *args):
