@@ -108,7 +108,8 @@ def _run(recipe: dict, path: Path, sig=None) -> tuple[subprocess.CompletedProces
 
 def _progress(log: Path, total: int) -> int | None:
     """The last step the training progress bar showed."""
-    steps = [int(n) for n, t in re.findall(r"\| *(\d+)/(\d+) \[", log.read_text()) if int(t) == total]
+    bars = re.findall(r"(?:^|[\r\n]) *\d+%\|[^|\r\n]*\| *(\d+)/(\d+) \[", log.read_text())  # unlabelled: the Trainer's
+    steps = [int(n) for n, t in bars if int(t) == total]
     return max(steps) if steps else None
 
 
@@ -133,6 +134,7 @@ def one(name: str, stage: dict, out: Path, sig) -> dict:
     return {"kind": name, "signal": sig.name if sig else "-", "exit": killed_rc, "killed_at_step": killed_at,
             "resumed_from": resumed, "redone": (killed_at - resumed) if killed_at is not None else None,
             "metric": head["metric"], "value": head["value"], "steps": metrics.get("train_steps"),
+            "train_loss": metrics.get("train_loss", metrics.get("train_scores_last")),
             "attempts": len(entry.get("attempts") or []), "wall_s": round(time.time() - start, 1)}
 
 
@@ -157,8 +159,10 @@ def main() -> None:
 
 def table(rows: list[dict]) -> str:
     lines = ["| kind | signal | exit | killed at step | resumed from | steps redone | metric | uninterrupted | "
-             "resumed | diff |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "resumed | diff | train loss (ppo: last score) uninterrupted / resumed |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     whole = {r["kind"]: r["value"] for r in rows if r["signal"] == "-"}
+    loss = {r["kind"]: r["train_loss"] for r in rows if r["signal"] == "-"}
     for r in rows:
         if r["signal"] == "-":
             continue
@@ -166,8 +170,13 @@ def table(rows: list[dict]) -> str:
         diff = (f"{abs(r['value'] - base) / max(abs(base), 1e-12):.2%}"
                 if isinstance(base, (int, float)) and isinstance(r["value"], (int, float)) else "?")
         lines.append(f"| {r['kind']} | {r['signal']} | {r['exit']} | {r['killed_at_step']} | {r['resumed_from']} | "
-                     f"{r['redone']} | {r['metric']} | {base:.6g} | {r['value']:.6g} | {diff} |")
+                     f"{r['redone']} | {r['metric']} | {base:.6g} | {r['value']:.6g} | {diff} | "
+                     f"{_g(loss.get(r['kind']))} / {_g(r['train_loss'])} |")
     return "\n".join(lines)
+
+
+def _g(value) -> str:
+    return f"{value:.6g}" if isinstance(value, (int, float)) else "-"
 
 
 if __name__ == "__main__":
