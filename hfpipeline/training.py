@@ -60,14 +60,15 @@ def train(trainer, ctx) -> dict:
               flush=True)
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     metrics = dict(getattr(result, "metrics", None) or {})
-    # the Trainer's own figures cover this attempt only: keep them apart, labelled
-    last = {k: metrics.pop(k) for k in ("train_runtime", "train_samples_per_second", "train_steps_per_second")
-            if k in metrics}
     steps = trainer.state.global_step
-    if "train_loss" in metrics and start_step:
-        metrics["train_loss"] = _loss_over_attempts(trainer.state.log_history, start_step, steps, metrics["train_loss"])
-    return {**metrics, "train_steps": steps, "resumed_from_step": start_step,
-            **({"last_attempt": last} if last else {}), **loss_ends(trainer), **facts(trainer.args)}
+    if start_step:   # the Trainer's own figures cover this attempt only: whole-stage loss; timings apart, labelled
+        metrics["last_attempt"] = {k: metrics.pop(k) for k in ("train_runtime", "train_samples_per_second",
+                                                               "train_steps_per_second") if k in metrics}
+        if "train_loss" in metrics:
+            metrics["train_loss"] = _loss_over_attempts(trainer.state.log_history, start_step, steps,
+                                                        metrics["train_loss"])
+    return {**metrics, "train_steps": steps, "resumed_from_step": start_step, **loss_ends(trainer),
+            **facts(trainer.args)}
 
 
 COMPLETE = (("model.safetensors", "model.safetensors.index.json", "adapter_model.safetensors", "pytorch_model.bin"),

@@ -193,6 +193,7 @@ def test_a_killed_stage_resumes_from_its_newest_complete_checkpoint(tmp_cwd, cap
     metrics = json.loads((run_dir / "lm/metrics.json").read_text())
     assert entry["status"] == "done" and metrics["train_steps"] == 300 == entry["train_steps"]
     assert metrics["resumed_from_step"] == int(newest.name.split("-")[1])
+    assert "train_runtime" not in metrics and metrics["last_attempt"]["train_runtime"] > 0   # labelled: last attempt
     assert [a["status"] for a in entry["attempts"]] == ["killed" if sig == signal.SIGKILL else "interrupted", "done"]
     assert entry["seconds"] == pytest.approx(sum(a["seconds"] for a in entry["attempts"]), abs=0.2)
 
