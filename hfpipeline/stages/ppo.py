@@ -87,7 +87,6 @@ def resumable_trainer():
             for name in ("global_step", "episode", "log_history", "epoch", "total_flos", "max_steps"):
                 setattr(state, name, getattr(self.saved, name))
             self.trainer._load_rng_state(str(self.checkpoint))
-            self.trainer.remove_callback(self)
 
     class ResumablePPOTrainer(PPOTrainer):
         def __init__(self, *args, **kwargs):
