@@ -104,6 +104,16 @@ def test_a_done_stage_whose_files_are_gone_reruns_with_what_depends_on_it(tmp_cw
     assert "lm   run     done but runs/c/lm/model.safetensors is 100 bytes" in capsys.readouterr().out
 
 
+def test_a_finished_stage_is_not_deleted_before_its_replacement_checked_its_inputs(tmp_cwd, capsys):
+    recipe, run_dir = chain(tmp_cwd)
+    main(["run", str(recipe)])
+    (run_dir / "tok/tokenizer.json").unlink()   # the stage lm uses is no longer intact
+    assert main(["run", str(recipe), "--only", "lm", "--overwrite"]) == 2
+    assert "its tokenizer comes from stage 'tok', which is done but runs/c/tok/tokenizer.json is missing" in \
+        capsys.readouterr().err
+    assert (run_dir / "lm/model.safetensors").is_file()   # lm's finished folder is still there
+
+
 # --- never delete what hfpipeline did not write -------------------------------------------------------------------
 
 
