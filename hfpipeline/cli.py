@@ -45,7 +45,10 @@ def _run(p):
     p.add_argument("overrides", nargs="*", metavar="key.path=value",
                    help="override recipe values, e.g. output_dir=runs/try2 stages.sft.train.learning_rate=1e-4")
     p.add_argument("--only", metavar="STAGE", help="run just this stage (the stages it uses must be done)")
-    p.add_argument("--overwrite", action="store_true", help="re-run finished stages / replace a different run's output")
+    p.add_argument("--overwrite", action="store_true",
+                   help="re-run the selected stages from scratch (all, or the --only one); never resets the whole run")
+    p.add_argument("--plan", action="store_true",
+                   help="print per stage keep / run / resume and why (which key or file changed); run nothing")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="show the libraries' own logs and warnings live (default: in RUN_DIR/STAGE/stage.log)")
 

@@ -99,7 +99,7 @@ KINDS = {
         options={"eval_prompts": "str|dict"},   # a data block of held-out prompts (default: validation split of data)
         fields=PROMPT, columns=(("prompt",),), headline="mean_reward", baseline="mean_reward_sft",
         needs=("policy", "reward_model"),
-        holdout=0.1, resumable=False),   # TRL's PPOTrainer.train() takes no checkpoint: a rerun starts over
+        holdout=0.1),   # resumes through stages/ppo.py's ResumablePPOTrainer (TRL's train() takes no checkpoint)
     # RL with TRL's maintained trainers: no value model, the reward model(s) and/or Python reward functions score
     # sampled answers (models may use their own tokenizer), KL to the frozen policy; checkpoints resume.
     "rloo": Kind(

@@ -61,7 +61,7 @@ def render(stage, recipe, stage_dir: Path, metrics: dict) -> str:
         model_name=f"{recipe.name}/{stage.name}",
     )
     block = next((s for s in recipe.raw.get("stages", []) if isinstance(s, dict) and s.get("name") == stage.name), {})
-    inputs = [*(f"- {key}: {_ref(ref)}" for key, ref in stage.refs.items() if ref), f"- data: {_data(stage.data)}"]
+    inputs = [*(f"- {key}: {_ref(ref)}" for key, ref in stage.each_ref() if ref), f"- data: {_data(stage.data)}"]
     sections = [
         f"# {recipe.name} / {stage.name}",
         f"A **{stage.kind}** stage of the hfpipeline recipe `{recipe.name}` ({_what(product, stage)}).",

@@ -1,15 +1,18 @@
-"""The run directory: run.json (atomic), recipe.resolved.yaml, per-stage metrics.json; rules for reuse."""
+"""The run directory: run.json (atomic), recipe.resolved.yaml, per-stage metrics.json; stage folders (marker,
+what a finished one holds, deleting only our own); which stage folder a command loads."""
 
 import os
 import platform
+import shutil
 import sys
 import time
 from importlib import metadata
 from pathlib import Path
 
-from hfpipeline import card, dist
+from hfpipeline import card, dist, lock
 from hfpipeline.errors import UserError
 from hfpipeline.files import read_json, write_json, write_text_atomic
+from hfpipeline.kinds import BATCH, KINDS, TOKENIZER
 
 MANIFEST = "run.json"
 PACKAGES = ("hfpipeline", "torch", "transformers", "trl", "peft", "accelerate", "datasets", "evaluate", "tokenizers")
@@ -70,26 +73,26 @@ def read_manifest(run_dir: Path) -> dict:
 
 
 def open_run(run_dir: Path, recipe, overwrite: bool) -> dict:
-    """Start or continue a run in `run_dir`; refuse to clobber another run's output without overwrite."""
+    """Start or continue a run in `run_dir`: run.json gets an entry for every stage of the recipe (kept entries keep
+    their status and fingerprint). Refuse a folder that is not a run dir, or a run of another recipe, without
+    overwrite."""
     path = run_dir / MANIFEST
     if path.exists():
-        old = read_json(path)
-        if old.get("recipe_fingerprint") == recipe.fingerprint():
-            return old
-        if not overwrite:
-            raise UserError(f"{run_dir}: holds a run of a different recipe ({old.get('name')}, fingerprint "
-                            f"{old.get('recipe_fingerprint')}). Pass --overwrite to replace it, or set output_dir=ANOTHER_DIR")
-    elif run_dir.exists() and any(run_dir.iterdir()) and not overwrite:
+        manifest = read_json(path)
+        if manifest.get("name") != recipe.name and not overwrite:
+            raise UserError(f"{run_dir}: holds a run of a different recipe ({manifest.get('name')}). Pass --overwrite "
+                            "to run this one into it (its stages are re-run), or set output_dir=ANOTHER_DIR")
+    elif run_dir.exists() and set(p.name for p in run_dir.iterdir()) - {lock.FILE} and not overwrite:
         raise UserError(f"{run_dir}: exists and is not an hfpipeline run directory. "
-                        "Pass --overwrite to write into it anyway, or set output_dir=ANOTHER_DIR")
-    manifest = {
-        "name": recipe.name,
-        "recipe_fingerprint": recipe.fingerprint(),
-        "seed": recipe.seed,
-        "created": time.time(),
-        "versions": versions(),
-        "stages": [{"name": s.name, "kind": s.kind, "status": "pending"} for s in recipe.stages],
-    }
+                        "Pass --overwrite to write into it anyway (nothing hfpipeline did not write is deleted), "
+                        "or set output_dir=ANOTHER_DIR")
+    else:
+        manifest = {"created": time.time(), "stages": []}
+    old = {s["name"]: s for s in manifest["stages"]}
+    manifest.update(name=recipe.name, seed=recipe.seed, versions=versions())
+    manifest.pop("recipe_fingerprint", None)   # one hash per stage now (fingerprint.py)
+    manifest["stages"] = [old.get(s.name) if old.get(s.name, {}).get("kind") == s.kind else
+                          {"name": s.name, "kind": s.kind, "status": "pending"} for s in recipe.stages]
     write_json(path, manifest)
     return manifest
 
@@ -107,6 +110,63 @@ def versions() -> dict:
 
 def entry(manifest: dict, name: str) -> dict:
     return next(s for s in manifest["stages"] if s["name"] == name)
+
+
+# --- stage folders -----------------------------------------------------------------------------------------------
+
+MARKER = ".hfpipeline-stage"   # written when hfpipeline creates a stage folder: only such folders are ever deleted
+
+
+def product_files(stage_dir: Path, kind_name: str) -> list[str]:
+    """The files a finished stage folder must hold: its card (a tokenizer's tokenizer.json, a sample stage's batch)
+    and its weights."""
+    produced = KINDS[kind_name].produces
+    head = {TOKENIZER: "tokenizer.json", BATCH: "batch.jsonl"}.get(produced, card.FILE)
+    weights = sorted(str(p.relative_to(stage_dir)) for p in stage_dir.rglob("*.safetensors")
+                     if "checkpoints" not in p.relative_to(stage_dir).parts)
+    return [head, *weights]
+
+
+def record_files(stage_dir: Path, kind_name: str) -> dict:
+    """{file: size} of the product files, for run.json (verify checks them before a done stage is kept)."""
+    return {f: (stage_dir / f).stat().st_size for f in product_files(stage_dir, kind_name) if (stage_dir / f).is_file()}
+
+
+def verify(stage_dir: Path, stage_entry: dict) -> str | None:
+    """Why a stage recorded as done cannot be kept (its folder or a file is missing or of another size), or None."""
+    if not stage_dir.is_dir():
+        return f"its folder {stage_dir} is missing"
+    files = stage_entry.get("files") or {f: None for f in product_files(stage_dir, stage_entry["kind"])[:1]}
+    for name, size in files.items():
+        file = stage_dir / name
+        if not file.is_file():
+            return f"{file} is missing"
+        if size is not None and file.stat().st_size != size:
+            return f"{file} is {file.stat().st_size} bytes, run.json recorded {size}"
+    return None
+
+
+def start_stage_dir(stage_dir: Path, run_name: str) -> None:
+    """Create the stage folder (kept as is when resuming) and its marker."""
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    write_json(stage_dir / MARKER, {"run": run_name, "stage": stage_dir.name, "created": time.time()})
+
+
+def remove_stage_dir(stage_dir: Path, stage_entry: dict | None) -> None:
+    """Delete a stage folder hfpipeline wrote (its marker, or run.json's entry and its card); refuse anything else,
+    and folders holding human labels."""
+    if not stage_dir.exists():
+        return
+    ours = (stage_dir / MARKER).is_file() or (stage_entry and stage_entry.get("status") != "pending" and any(
+        (stage_dir / f).is_file() for f in (card.FILE, "tokenizer.json", "batch.jsonl")))
+    if not stage_dir.is_dir() or not ours:
+        raise UserError(f"{stage_dir}: not written by hfpipeline (no {MARKER} in it), so it is not replaced. "
+                        "Move it away, or set output_dir=ANOTHER_DIR")
+    labels = sorted(stage_dir.rglob("*.labels.jsonl"))
+    if labels:   # labels are a person's work
+        raise UserError(f"{labels[0]}: human labels inside a stage folder that this run would replace. "
+                        f"Move them out of {stage_dir} first (e.g. to labels/) and point the reward stage at the copy")
+    shutil.rmtree(stage_dir)
 
 
 def mark(run_dir: Path, manifest: dict, name: str, **fields) -> None:

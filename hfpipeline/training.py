@@ -1,8 +1,11 @@
 """The train/save path every trainer stage shares: config objects with hardware-fitted defaults, training that
 resumes from the last checkpoint, the facts run.json records, and saving the final model with its card."""
 
+import json
 import math
 import shutil
+import sys
+from pathlib import Path
 
 from hfpipeline import card, console, dist, tracking
 from hfpipeline.errors import UserError
@@ -48,19 +51,68 @@ def build_args(config_cls, stage, ctx, **stage_defaults):
 
 
 def train(trainer, ctx) -> dict:
-    """Train, resuming from the stage's last checkpoint if an earlier attempt left one (kinds that can resume);
-    return the training metrics, the first and last logged loss, and the FACTS."""
-    from transformers.trainer_utils import get_last_checkpoint
-
-    checkpoints = ctx.stage_dir / "checkpoints"
+    """Train, resuming from the stage's newest complete checkpoint if an earlier attempt left one (kinds that can
+    resume); return the training metrics (train_loss and steps over the whole stage, across resumes), the first and
+    last logged loss, and the FACTS."""
+    checkpoint = last_complete_checkpoint(ctx.stage_dir / "checkpoints") if ctx.resumable else None
+    start_step = _state(checkpoint).get("global_step", 0) if checkpoint else 0
+    if checkpoint:
+        print(f"[{ctx.stage_dir.name}] resuming from {checkpoint.name} (step {start_step})", file=sys.stderr,
+              flush=True)
     console.quiet_progress(trainer, ctx.stage_dir, ctx.stage_dir.name)
-    if not ctx.resumable:
-        result = trainer.train()   # e.g. TRL's PPOTrainer, whose train() takes no checkpoint
-        metrics = getattr(result, "metrics", None) or {}
-    else:
-        last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
-        metrics = trainer.train(resume_from_checkpoint=last).metrics
-    return {**metrics, **loss_ends(trainer), **facts(trainer.args)}
+    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    metrics = dict(getattr(result, "metrics", None) or {})
+    steps = trainer.state.global_step
+    if start_step:   # the Trainer's own figures cover this attempt only: whole-stage loss; timings apart, labelled
+        metrics["last_attempt"] = {k: metrics.pop(k) for k in ("train_runtime", "train_samples_per_second",
+                                                               "train_steps_per_second") if k in metrics}
+        if "train_loss" in metrics:
+            metrics["train_loss"] = _loss_over_attempts(trainer.state.log_history, start_step, steps,
+                                                        metrics["train_loss"])
+    return {**metrics, "train_steps": steps, "resumed_from_step": start_step, **loss_ends(trainer),
+            **facts(trainer.args)}
+
+
+COMPLETE = (("model.safetensors", "model.safetensors.index.json", "adapter_model.safetensors", "pytorch_model.bin"),
+            ("trainer_state.json",), ("optimizer.pt", "optimizer.bin"), ("scheduler.pt",))
+
+
+def last_complete_checkpoint(folder: Path) -> Path | None:
+    """The newest checkpoint-N in `folder` that holds weights, trainer_state.json, optimizer and scheduler state;
+    incomplete ones (a save cut short by a kill or a full disk) are skipped with a note."""
+    if not folder.is_dir():
+        return None
+    found = sorted((p for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
+                   key=lambda p: int(p.name.split("-")[-1]), reverse=True)
+    for checkpoint in found:
+        missing = [names[0] for names in COMPLETE if not any((checkpoint / n).exists() for n in names)]
+        if not missing and _state(checkpoint):
+            return checkpoint
+        what = ", ".join(missing) or "a readable trainer_state.json"
+        print(f"[{folder.parent.name}] skipping incomplete {checkpoint.name} (no {what})", file=sys.stderr, flush=True)
+    return None
+
+
+def _state(checkpoint: Path) -> dict:
+    try:
+        return json.loads((checkpoint / "trainer_state.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _loss_over_attempts(history: list[dict], start: int, end: int, attempt_loss: float) -> float:
+    """The mean training loss over every step of the stage: the logged losses up to the resumed step (each weighted
+    by the steps it averages) joined with this attempt's train_loss (the Trainer's covers this attempt only)."""
+    before, previous = [], 0
+    for h in history:
+        if "loss" in h and h.get("step", 0) <= start:
+            before.append((h["loss"], h["step"] - previous))
+            previous = h["step"]
+    weight = sum(w for _, w in before)
+    if not weight or end <= start:
+        return attempt_loss
+    mean_before = sum(loss * w for loss, w in before) / weight
+    return (mean_before * start + attempt_loss * (end - start)) / end
 
 
 def facts(args) -> dict:

@@ -46,18 +46,22 @@ def test_done_stage_is_skipped(recipe, tmp_cwd, capsys):
     main(["run", str(recipe)])
     before = (tmp_cwd / "runs/toks/a/tokenizer.json").stat().st_mtime_ns
     assert main(["run", str(recipe)]) == 0
-    assert "[a] done already, skipped" in capsys.readouterr().err
+    assert "[a] keep: done already, unchanged" in capsys.readouterr().err
     assert (tmp_cwd / "runs/toks/a/tokenizer.json").stat().st_mtime_ns == before
 
 
-def test_different_recipe_needs_overwrite(recipe, tmp_cwd, capsys):
+def test_changed_stage_reruns_alone_and_another_recipe_needs_overwrite(recipe, tmp_cwd, capsys):
     main(["run", str(recipe)])
-    assert main(["run", str(recipe), "stages.a.vocab_size=280"]) == 2
+    b_before = (tmp_cwd / "runs/toks/b/tokenizer.json").stat().st_mtime_ns
+    assert main(["run", str(recipe), "stages.a.vocab_size=280"]) == 0   # a changed: a re-runs, b (independent) kept
     err = capsys.readouterr().err
-    assert "runs/toks: holds a run of a different recipe" in err and "--overwrite" in err
-    assert manifest(tmp_cwd)["stages"][0]["status"] == "done"   # nothing lost
-    assert main(["run", str(recipe), "stages.a.vocab_size=280", "--overwrite"]) == 0
+    assert "[a] run: changed: stages.a.vocab_size: 300 -> 280" in err and "[b] keep" in err
     assert json.loads((tmp_cwd / "runs/toks/a/metrics.json").read_text())["vocab_size"] == 280
+    assert (tmp_cwd / "runs/toks/b/tokenizer.json").stat().st_mtime_ns == b_before
+    assert main(["run", str(recipe), "name=other"]) == 2
+    err = capsys.readouterr().err
+    assert "runs/toks: holds a run of a different recipe (toks)" in err and "--overwrite" in err
+    assert manifest(tmp_cwd)["stages"][0]["status"] == "done"   # nothing lost
 
 
 def test_non_run_directory_is_not_clobbered(recipe, tmp_cwd, capsys):

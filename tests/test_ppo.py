@@ -1,5 +1,6 @@
 """ppo stage: PPO on tiny models logs reward and KL, saves a policy that reloads and generates and the value model
-beside it, compares the SFT and PPO policies on held-out prompts; a rerun after a failed attempt starts over."""
+beside it, compares the SFT and PPO policies on held-out prompts; a killed run resumes from its checkpoint and ends
+where an uninterrupted one does."""
 
 import json
 from pathlib import Path
@@ -107,28 +108,43 @@ def test_eval_prompts_block_or_held_out_split(decoder, reward, tmp_path):
     assert not set(splits["train"]["prompt"]) & set(splits["eval"]["prompt"])
 
 
-def test_rerun_after_a_failed_attempt_starts_over(decoder, reward, tmp_path, monkeypatch):
+def test_killed_ppo_resumes_from_its_checkpoint_and_ends_where_an_uninterrupted_run_does(decoder, reward, tmp_path,
+                                                                                          monkeypatch):
+    from transformers import AutoModelForCausalLM
     from trl.experimental.ppo import PPOTrainer
 
     prompts = write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": prompt(i)} for i in range(22)])
-    recipe = {"name": "again", "seed": 0, "output_dir": str(tmp_path / "run"),
-              "stages": [ppo_stage(decoder, reward, prompts)]}
+    save = {"save_strategy": "steps", "save_steps": 2}
 
-    def crash(self):
-        (Path(self.args.output_dir) / "checkpoint-1").mkdir(parents=True)   # what an interrupted attempt leaves
-        raise RuntimeError("killed mid-training")
+    def recipe(out):
+        stage = ppo_stage(decoder, reward, prompts)
+        stage["train"] = {**stage["train"], **save}
+        return {"name": "again", "seed": 0, "output_dir": str(tmp_path / out), "stages": [stage]}
 
-    monkeypatch.setattr(PPOTrainer, "train", crash)
-    with pytest.raises(RuntimeError, match="killed"):
-        hfpipeline.run(recipe)
-    stage_dir = tmp_path / "run/ppo"
-    assert json.loads((tmp_path / "run/run.json").read_text())["stages"][0]["status"] == "failed"
-    assert (stage_dir / "checkpoints/checkpoint-1").is_dir()   # the pipeline keeps a failed stage's folder
+    hfpipeline.run(recipe("whole"))
+    original = PPOTrainer._save_checkpoint
+
+    def save_then_die(self, model, trial):
+        original(self, model, trial)
+        raise KeyboardInterrupt   # killed right after the first checkpoint
+
+    monkeypatch.setattr(PPOTrainer, "_save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        hfpipeline.run(recipe("resumed"))
+    stage_dir = tmp_path / "resumed/ppo"
+    assert json.loads((tmp_path / "resumed/run.json").read_text())["stages"][0]["status"] == "interrupted"
+    assert (stage_dir / "checkpoints/checkpoint-2/value_model/model.safetensors").is_file()
     monkeypatch.undo()
-    manifest = hfpipeline.run(recipe)
-    assert manifest["stages"][0]["status"] == "done"
-    assert not (stage_dir / "checkpoints").exists() and (stage_dir / "value_model/model.safetensors").is_file()
-    assert json.loads((stage_dir / "metrics.json").read_text())["updates"] == 4   # a whole run, not a resumed tail
+    assert hfpipeline.run(recipe("resumed"))["stages"][0]["status"] == "done"
+    metrics = json.loads((stage_dir / "metrics.json").read_text())
+    whole = json.loads((tmp_path / "whole/ppo/metrics.json").read_text())
+    assert metrics["updates"] == 4 and metrics["resumed_from_step"] == 2
+    entry = json.loads((tmp_path / "resumed/run.json").read_text())["stages"][0]
+    assert [a["status"] for a in entry["attempts"]] == ["interrupted", "done"]
+    assert [h["objective/scores"] for h in metrics["train_log"]] == [h["objective/scores"] for h in whole["train_log"]]
+    for a, b in zip(AutoModelForCausalLM.from_pretrained(stage_dir).parameters(),
+                    AutoModelForCausalLM.from_pretrained(tmp_path / "whole/ppo").parameters()):
+        assert torch.equal(a, b)
 
 
 def test_ppo_with_lora_saves_a_merged_policy(decoder, reward, tmp_path):

@@ -1,7 +1,10 @@
 """`ppo` stage: RLHF with TRL's PPOTrainer (trl.experimental.ppo). The policy (an sft stage) answers prompts, the
 reward model scores the answers, PPO updates policy and value model with a per-token KL penalty to the frozen policy.
-TRL's PPO cannot resume mid-stage (kinds: resumable=False): a rerun starts over from the policy. The value model is
-saved in value_model/."""
+The value model is saved in value_model/. With save_strategy: steps, a rerun resumes from the newest complete
+checkpoint (ResumablePPOTrainer: TRL's train() takes none)."""
+
+import functools
+from pathlib import Path
 
 from hfpipeline import dist, handoff, models, policy_eval, training
 from hfpipeline.errors import UserError
@@ -17,7 +20,7 @@ LOGGED = ("objective/scores", "objective/kl", "objective/rlhf_reward", "objectiv
 
 
 def run(stage, ctx) -> dict:
-    from trl.experimental.ppo import PPOConfig, PPOTrainer
+    from trl.experimental.ppo import PPOConfig
 
     # hand-off: policy, reward and value model fit together (checked before any weights load)
     infos = handoff.check_ppo(stage, ctx)
@@ -28,9 +31,9 @@ def run(stage, ctx) -> dict:
     # models
     policy, reference, reward, value = load_models(stage, ctx, tokenizer)
     # trainer
-    trainer = PPOTrainer(args=args, processing_class=tokenizer, model=policy, ref_model=reference, reward_model=reward,
-                         value_model=value, train_dataset=encoded["train"], eval_dataset=encoded["eval"],
-                         peft_config=_lora(stage.peft))
+    trainer = resumable_trainer()(args=args, processing_class=tokenizer, model=policy, ref_model=reference,
+                                  reward_model=reward, value_model=value, train_dataset=encoded["train"],
+                                  eval_dataset=encoded["eval"], peft_config=_lora(stage.peft))
     metrics = training.train(trainer, ctx)
     # save: the policy (LoRA merged) in the stage folder, the value model beside it
     tokenizer.padding_side = infos["policy"].get("padding_side") or "right"
@@ -41,6 +44,97 @@ def run(stage, ctx) -> dict:
         list(prompts["eval"]["prompt"]), ctx, max_new_tokens=args.response_length, temperature=args.temperature,
         add_special_tokens=not chat)
     return {**metrics, **compared, **trl_metrics(trainer), "train_prompts": len(encoded["train"])}
+
+
+def resumable_trainer():
+    """TRL's PPOTrainer, made to resume. Library gap: TRL 1.12's PPOTrainer.train() takes no checkpoint, resets its
+    counters and runs every update from the first (TRL #2657); its checkpoints hold the policy only, and its data
+    order comes from the global RNG at each pass. This subclass (1) draws batches from a seeded stream of
+    permutations, so an update's batch depends only on the update number; (2) saves the value model inside each
+    checkpoint, beside the policy, optimizer, scheduler, RNG state and trainer state (episodes and updates done);
+    (3) given a checkpoint, restores all of that and lets TRL's own loop run the remaining updates."""
+    import torch
+    from transformers import TrainerCallback
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+    from trl.experimental.ppo import PPOTrainer
+    from trl.experimental.ppo.ppo_trainer import OnlineTrainerState
+
+    class Stream(torch.utils.data.Sampler):
+        """Indices of seeded per-pass permutations of the data, read as one stream from `position` on."""
+
+        def __init__(self, size: int, seed: int, per_pass: int):
+            self.size, self.seed, self.per_pass, self.position = size, seed, per_pass, 0
+
+        def __len__(self):
+            return self.per_pass
+
+        def __iter__(self):
+            for _ in range(self.per_pass):
+                epoch, i = divmod(self.position, self.size)
+                self.position += 1
+                yield int(self._order(epoch)[i])
+
+        @functools.cache  # noqa: B019 - one small permutation per pass, for the trainer's lifetime
+        def _order(self, epoch: int):
+            return torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed + epoch))
+
+    class Restore(TrainerCallback):
+        """After TRL's train() resets its counters: the checkpoint's counters, log and RNG state."""
+
+        def __init__(self, trainer, checkpoint: Path, saved):
+            self.trainer, self.checkpoint, self.saved = trainer, checkpoint, saved
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            for name in ("global_step", "episode", "log_history", "epoch", "total_flos", "max_steps"):
+                setattr(state, name, getattr(self.saved, name))
+            self.trainer._load_rng_state(str(self.checkpoint))
+
+    class ResumablePPOTrainer(PPOTrainer):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            a = self.args
+            self.stream = Stream(len(self.train_dataset), a.seed, max(len(self.train_dataset) // a.batch_size, 1) *
+                                 a.batch_size)
+            loader = torch.utils.data.DataLoader(self.train_dataset, batch_size=self.local_dataloader_batch_size,
+                                                 sampler=self.stream, collate_fn=self.data_collator, drop_last=True,
+                                                 generator=torch.Generator().manual_seed(a.seed))
+            self.dataloader = self.accelerator.prepare(loader)   # its own generator: the global RNG stays TRL's
+
+        def save_model(self, output_dir=None, _internal_call=False):
+            super().save_model(output_dir, _internal_call)
+            if _internal_call and Path(output_dir).name.startswith(PREFIX_CHECKPOINT_DIR) and self.args.should_save:
+                self.accelerator.unwrap_model(self.model).value_model.save_pretrained(Path(output_dir) / "value_model")
+
+        def train(self, resume_from_checkpoint=None):
+            total = self.args.num_total_batches
+            if resume_from_checkpoint:
+                checkpoint = Path(resume_from_checkpoint)
+                saved = OnlineTrainerState.load_from_json(str(checkpoint / "trainer_state.json"))
+                self._load_weights(checkpoint)
+                for part, file in ((self.optimizer, "optimizer.pt"), (self.lr_scheduler, "scheduler.pt")):
+                    part.load_state_dict(torch.load(checkpoint / file, map_location="cpu", weights_only=True))
+                self.stream.position = saved.global_step * self.args.batch_size
+                self.args.num_total_batches = total - saved.global_step   # TRL's loop counts from update 1
+                self.add_callback(Restore(self, checkpoint, saved))
+            try:
+                return super().train()
+            finally:
+                self.args.num_total_batches = total
+
+        def _load_weights(self, checkpoint: Path) -> None:
+            from safetensors.torch import load_file
+
+            wrapper = self.accelerator.unwrap_model(self.model)
+            if self.is_peft_model:
+                from peft import load_peft_weights, set_peft_model_state_dict
+
+                set_peft_model_state_dict(wrapper.policy, load_peft_weights(str(checkpoint)))
+            else:
+                wrapper.policy.load_state_dict(load_file(checkpoint / "model.safetensors"), strict=False)
+            wrapper.value_model.load_state_dict(load_file(checkpoint / "value_model" / "model.safetensors"),
+                                                strict=False)
+
+    return ResumablePPOTrainer
 
 
 def encode_prompts(stage, ctx, tokenizer, infos: dict, args):
