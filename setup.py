@@ -14,13 +14,20 @@ from setuptools.command.build_py import build_py
 # One line, run by `site` in every interpreter of the environment; it imports nothing (codecs and sys are loaded at
 # start anyway): hfpipeline.runnable loads only when a file names the codec, or when `accelerate launch` fails.
 RUNNABLE = '__import__("hfpipeline.runnable").runnable'
-PTH = "; ".join([
-    "import codecs, sys",
-    f'codecs.register(lambda name: {RUNNABLE}.codec_info() if name == "hfpipeline" else None)',
-    # accelerate launch RECIPE: a failed recipe exits with its own status, without accelerate's traceback
-    ('sys.argv[1:2] == ["launch"] and sys.argv[0].endswith("accelerate") and setattr(sys, "excepthook", '
-     f"lambda *exc, hook=sys.excepthook: {RUNNABLE}.launch_failed(hook, *exc))"),
-]) + "\n"
+PTH = (
+    "; ".join(
+        [
+            "import codecs, sys",
+            f'codecs.register(lambda name: {RUNNABLE}.codec_info() if name == "hfpipeline" else None)',
+            # accelerate launch RECIPE: a failed recipe exits with its own status, without accelerate's traceback
+            (
+                'sys.argv[1:2] == ["launch"] and sys.argv[0].endswith("accelerate") and setattr(sys, "excepthook", '
+                f"lambda *exc, hook=sys.excepthook: {RUNNABLE}.launch_failed(hook, *exc))"
+            ),
+        ]
+    )
+    + "\n"
+)
 
 
 class BuildPy(build_py):
@@ -32,7 +39,7 @@ class BuildPy(build_py):
         Path(root).mkdir(parents=True, exist_ok=True)
         Path(root, "hfpipeline.pth").write_text(PTH, encoding="utf-8")
         super().run()
-        if not self.editable_mode:   # an editable install reads recipes/ from the checkout itself
+        if not self.editable_mode:  # an editable install reads recipes/ from the checkout itself
             target = Path(self.build_lib) / "hfpipeline" / "recipes"
             shutil.rmtree(target, ignore_errors=True)
             shutil.copytree(Path(__file__).parent / "recipes", target, ignore=shutil.ignore_patterns("*.pyc"))

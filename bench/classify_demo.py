@@ -15,8 +15,17 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-SHOWN = ("accuracy", "f1_macro", "majority_baseline", "majority_label", "best_validation_accuracy", "loss_first",
-         "loss_last", "train_runtime", "rows")
+SHOWN = (
+    "accuracy",
+    "f1_macro",
+    "majority_baseline",
+    "majority_label",
+    "best_validation_accuracy",
+    "loss_first",
+    "loss_last",
+    "train_runtime",
+    "rows",
+)
 
 
 def main() -> None:
@@ -24,8 +33,16 @@ def main() -> None:
     parser.add_argument("--out", default="/tmp/classify-bench", help="run directory")
     parser.add_argument("overrides", nargs="*", help="key=value overrides for the recipe")
     args = parser.parse_args()
-    cmd = [sys.executable, "-m", "hfpipeline", "run", str(REPO / "recipes/classify.yaml"), f"output_dir={args.out}",
-           *args.overrides, "--overwrite"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "hfpipeline",
+        "run",
+        str(REPO / "recipes/classify.yaml"),
+        f"output_dir={args.out}",
+        *args.overrides,
+        "--overwrite",
+    ]
     load_before, start = os.getloadavg()[0], time.perf_counter()
     subprocess.run(cmd, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     wall = time.perf_counter() - start
@@ -34,11 +51,16 @@ def main() -> None:
     manifest = json.loads((run_dir / "run.json").read_text())
     metrics = json.loads((run_dir / "classify/metrics.json").read_text())
     pretrain = json.loads((run_dir / "pretrain/metrics.json").read_text())
-    print(f"\n== recipes/classify.yaml: {wall:.1f} s wall, {cpu.ru_utime + cpu.ru_stime:.1f} s CPU "
-          f"({os.cpu_count()} cores; 1-min load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after)")
+    print(
+        f"\n== recipes/classify.yaml: {wall:.1f} s wall, {cpu.ru_utime + cpu.ru_stime:.1f} s CPU "
+        f"({os.cpu_count()} cores; 1-min load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after)"
+    )
     for s in manifest["stages"]:
         print(f"  stage {s['name']:<9} {s.get('seconds', 0):>7.1f} s  {s['status']}")
-    print(f"  pretrain perplexity {pretrain['perplexity']:.1f} (loss {pretrain['loss_first']:.3f} -> {pretrain['loss_last']:.3f})")
+    print(
+        f"  pretrain perplexity {pretrain['perplexity']:.1f} "
+        f"(loss {pretrain['loss_first']:.3f} -> {pretrain['loss_last']:.3f})"
+    )
     for key in SHOWN:
         value = metrics.get(key)
         print(f"  {key:<24} {value:.4f}" if isinstance(value, float) else f"  {key:<24} {value}")

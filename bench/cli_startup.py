@@ -29,8 +29,10 @@ def main() -> None:
     args = parser.parse_args()
     exe = shutil.which("hfpipeline") or "hfpipeline"
     recipes = sorted(glob.glob(str(REPO / "recipes/*.yaml")))
-    for label, cmd in [("hfpipeline --help", [exe, "--help"]),
-                       (f"hfpipeline validate recipes/*.yaml ({len(recipes)} files)", [exe, "validate", *recipes])]:
+    for label, cmd in [
+        ("hfpipeline --help", [exe, "--help"]),
+        (f"hfpipeline validate recipes/*.yaml ({len(recipes)} files)", [exe, "validate", *recipes]),
+    ]:
         print(f"{label}: median {median_seconds(cmd, args.repeat):.3f} s over {args.repeat} runs")
 
 

@@ -47,18 +47,22 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args()
     pth = installed_pth()
-    with tempfile.TemporaryDirectory() as tmp:   # a .pth doing nothing, for what site costs per file anyway
+    with tempfile.TemporaryDirectory() as tmp:  # a .pth doing nothing, for what site costs per file anyway
         Path(tmp, "nothing.pth").write_text("import sys\n")
         seconds, imported = add_pth_seconds(pth, args.repeat)
         baseline, _ = add_pth_seconds(Path(tmp, "nothing.pth"), args.repeat)
     line = compile(pth.read_text(), str(pth), "exec")
     loops = 10000
     exec_only = timeit.timeit(lambda: exec(line, {}), number=loops) / loops
-    blank = [timeit.timeit(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True), number=1)
-             for _ in range(args.repeat)]
+    blank = [
+        timeit.timeit(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True), number=1)
+        for _ in range(args.repeat)
+    ]
     print(f"{pth}")
-    print(f"site reading and running it, fresh interpreter: median {seconds * 1e6:.0f} us over {args.repeat} runs "
-          f"(a .pth doing nothing: {baseline * 1e6:.0f} us); modules it imported: {sorted(imported) or 'none'}")
+    print(
+        f"site reading and running it, fresh interpreter: median {seconds * 1e6:.0f} us over {args.repeat} runs "
+        f"(a .pth doing nothing: {baseline * 1e6:.0f} us); modules it imported: {sorted(imported) or 'none'}"
+    )
     print(f"running its line alone: {exec_only * 1e6:.1f} us (mean of {loops})")
     print(f"for scale, `python -c pass`: median {statistics.median(blank) * 1e3:.1f} ms")
 

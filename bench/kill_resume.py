@@ -24,30 +24,82 @@ sys.path.insert(0, str(REPO))
 from hfpipeline.training import last_complete_checkpoint  # noqa: E402
 
 GPT = {"from_config": "gpt2", "n_layer": 1, "n_embd": 32, "n_head": 2, "n_positions": 128}
-BERT = {"from_config": "bert", "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
-        "intermediate_size": 64, "max_position_embeddings": 128}
-T5 = {"from_config": "t5", "d_model": 32, "d_kv": 8, "d_ff": 64, "num_heads": 2, "num_layers": 1,
-      "num_decoder_layers": 1}
+BERT = {
+    "from_config": "bert",
+    "hidden_size": 32,
+    "num_hidden_layers": 1,
+    "num_attention_heads": 2,
+    "intermediate_size": 64,
+    "max_position_embeddings": 128,
+}
+T5 = {
+    "from_config": "t5",
+    "d_model": 32,
+    "d_kv": 8,
+    "d_ff": 64,
+    "num_heads": 2,
+    "num_layers": 1,
+    "num_decoder_layers": 1,
+}
 SAVE = 5
-LOST = 2   # steps past the first checkpoint at which the run is killed
-TRAIN = {"max_steps": 20, "save_strategy": "steps", "save_steps": SAVE, "logging_steps": 1, "learning_rate": 2e-3,
-         "per_device_train_batch_size": 8}
+LOST = 2  # steps past the first checkpoint at which the run is killed
+TRAIN = {
+    "max_steps": 20,
+    "save_strategy": "steps",
+    "save_steps": SAVE,
+    "logging_steps": 1,
+    "learning_rate": 2e-3,
+    "per_device_train_batch_size": 8,
+}
 
 
 def prerequisites(out: Path) -> Path:
     """Tokenizers, an SFT policy and a reward model the kinds below start from (built once)."""
     run_dir = out / "prereq"
-    recipe = {"name": "prereq", "seed": 0, "output_dir": str(run_dir), "stages": [
-        {"name": "bpe", "kind": "tokenizer", "vocab_size": 400, "model_max_length": 128,
-         "data": {"path": "demo:corpus", "max_rows": 600}},
-        {"name": "wordpiece", "kind": "tokenizer", "type": "wordpiece", "vocab_size": 400, "model_max_length": 128,
-         "data": {"path": "demo:review_corpus", "max_rows": 600}},
-        {"name": "unigram", "kind": "tokenizer", "type": "unigram", "vocab_size": 400,
-         "data": {"path": "demo:summaries", "text_field": ["document", "summary"]}},
-        {"name": "sft", "kind": "sft", "model": GPT, "tokenizer": "bpe",
-         "data": {"path": "demo:instructions", "max_rows": 240}, "train": {**TRAIN, "save_strategy": "no"}},
-        {"name": "rm", "kind": "reward", "model": "sft", "data": {"path": "demo:preferences", "max_rows": 240},
-         "train": {**TRAIN, "save_strategy": "no"}}]}
+    recipe = {
+        "name": "prereq",
+        "seed": 0,
+        "output_dir": str(run_dir),
+        "stages": [
+            {
+                "name": "bpe",
+                "kind": "tokenizer",
+                "vocab_size": 400,
+                "model_max_length": 128,
+                "data": {"path": "demo:corpus", "max_rows": 600},
+            },
+            {
+                "name": "wordpiece",
+                "kind": "tokenizer",
+                "type": "wordpiece",
+                "vocab_size": 400,
+                "model_max_length": 128,
+                "data": {"path": "demo:review_corpus", "max_rows": 600},
+            },
+            {
+                "name": "unigram",
+                "kind": "tokenizer",
+                "type": "unigram",
+                "vocab_size": 400,
+                "data": {"path": "demo:summaries", "text_field": ["document", "summary"]},
+            },
+            {
+                "name": "sft",
+                "kind": "sft",
+                "model": GPT,
+                "tokenizer": "bpe",
+                "data": {"path": "demo:instructions", "max_rows": 240},
+                "train": {**TRAIN, "save_strategy": "no"},
+            },
+            {
+                "name": "rm",
+                "kind": "reward",
+                "model": "sft",
+                "data": {"path": "demo:preferences", "max_rows": 240},
+                "train": {**TRAIN, "save_strategy": "no"},
+            },
+        ],
+    }
     _run(recipe, out / "prereq.yaml")
     return run_dir
 
@@ -55,28 +107,82 @@ def prerequisites(out: Path) -> Path:
 def stages(pre: Path) -> dict:
     """One stage per trainable kind, each saving every SAVE steps."""
     return {
-        "pretrain-clm": {"kind": "pretrain", "model": GPT, "tokenizer": str(pre / "bpe"), "block_size": 32,
-                         "data": {"path": "demo:corpus", "max_rows": 400}, "train": TRAIN},
-        "pretrain-mlm": {"kind": "pretrain", "objective": "mlm", "model": BERT, "tokenizer": str(pre / "wordpiece"),
-                         "block_size": 32, "data": {"path": "demo:review_corpus", "max_rows": 400}, "train": TRAIN},
-        "classify": {"kind": "classify", "model": BERT, "tokenizer": str(pre / "wordpiece"),
-                     "data": {"path": "demo:reviews", "max_rows": 300},
-                     "train": {**TRAIN, "eval_strategy": "steps", "eval_steps": SAVE}},   # its best model is kept
-        "sft": {"kind": "sft", "model": GPT, "tokenizer": str(pre / "bpe"),
-                "data": {"path": "demo:instructions", "max_rows": 240}, "train": TRAIN},
-        "reward": {"kind": "reward", "model": str(pre / "sft"), "data": {"path": "demo:preferences", "max_rows": 240},
-                   "train": TRAIN},
-        "dpo": {"kind": "dpo", "model": str(pre / "sft"), "data": {"path": "demo:preferences", "max_rows": 240},
-                "train": TRAIN},
-        "ppo": {"kind": "ppo", "policy": str(pre / "sft"), "reward_model": str(pre / "rm"),
-                "data": {"path": "demo:prompts", "max_rows": 120},
-                "train": {"total_episodes": 64, "per_device_train_batch_size": 4, "response_length": 12,
-                          "num_ppo_epochs": 1, "save_strategy": "steps", "save_steps": 4, "logging_steps": 1,
-                          "learning_rate": 1e-4}},
-        "seq2seq": {"kind": "seq2seq", "task": "summarize", "model": T5, "tokenizer": str(pre / "unigram"),
-                    "max_source_length": 96, "max_target_length": 32, "generation": {"max_new_tokens": 16},
-                    "data": {"path": "demo:summaries", "source_field": "document", "target_field": "summary",
-                             "test_size": 20, "max_rows": 200}, "train": TRAIN},
+        "pretrain-clm": {
+            "kind": "pretrain",
+            "model": GPT,
+            "tokenizer": str(pre / "bpe"),
+            "block_size": 32,
+            "data": {"path": "demo:corpus", "max_rows": 400},
+            "train": TRAIN,
+        },
+        "pretrain-mlm": {
+            "kind": "pretrain",
+            "objective": "mlm",
+            "model": BERT,
+            "tokenizer": str(pre / "wordpiece"),
+            "block_size": 32,
+            "data": {"path": "demo:review_corpus", "max_rows": 400},
+            "train": TRAIN,
+        },
+        "classify": {
+            "kind": "classify",
+            "model": BERT,
+            "tokenizer": str(pre / "wordpiece"),
+            "data": {"path": "demo:reviews", "max_rows": 300},
+            "train": {**TRAIN, "eval_strategy": "steps", "eval_steps": SAVE},
+        },  # its best model is kept
+        "sft": {
+            "kind": "sft",
+            "model": GPT,
+            "tokenizer": str(pre / "bpe"),
+            "data": {"path": "demo:instructions", "max_rows": 240},
+            "train": TRAIN,
+        },
+        "reward": {
+            "kind": "reward",
+            "model": str(pre / "sft"),
+            "data": {"path": "demo:preferences", "max_rows": 240},
+            "train": TRAIN,
+        },
+        "dpo": {
+            "kind": "dpo",
+            "model": str(pre / "sft"),
+            "data": {"path": "demo:preferences", "max_rows": 240},
+            "train": TRAIN,
+        },
+        "ppo": {
+            "kind": "ppo",
+            "policy": str(pre / "sft"),
+            "reward_model": str(pre / "rm"),
+            "data": {"path": "demo:prompts", "max_rows": 120},
+            "train": {
+                "total_episodes": 64,
+                "per_device_train_batch_size": 4,
+                "response_length": 12,
+                "num_ppo_epochs": 1,
+                "save_strategy": "steps",
+                "save_steps": 4,
+                "logging_steps": 1,
+                "learning_rate": 1e-4,
+            },
+        },
+        "seq2seq": {
+            "kind": "seq2seq",
+            "task": "summarize",
+            "model": T5,
+            "tokenizer": str(pre / "unigram"),
+            "max_source_length": 96,
+            "max_target_length": 32,
+            "generation": {"max_new_tokens": 16},
+            "data": {
+                "path": "demo:summaries",
+                "source_field": "document",
+                "target_field": "summary",
+                "test_size": 20,
+                "max_rows": 200,
+            },
+            "train": TRAIN,
+        },
     }
 
 
@@ -98,8 +204,10 @@ def _run(recipe: dict, path: Path, sig=None) -> tuple[subprocess.CompletedProces
         proc = subprocess.Popen(cmd, env=env, stderr=err, stdout=subprocess.DEVNULL)
         stage_dir = Path(recipe["output_dir"]) / recipe["stages"][0]["name"]
         # kill LOST steps after the first complete checkpoint: the rerun must redo them, and only them
-        while proc.poll() is None and not (_quiet(last_complete_checkpoint, stage_dir / "checkpoints") and
-                                           (_progress(log, total) or 0) >= train["save_steps"] + LOST):
+        while proc.poll() is None and not (
+            _quiet(last_complete_checkpoint, stage_dir / "checkpoints")
+            and (_progress(log, total) or 0) >= train["save_steps"] + LOST
+        ):
             time.sleep(0.01)
         proc.send_signal(sig)
         proc.wait()
@@ -131,11 +239,20 @@ def one(name: str, stage: dict, out: Path, sig) -> dict:
     entry = json.loads((run_dir / "run.json").read_text())["stages"][0]
     head = entry["headline"]
     resumed = metrics.get("resumed_from_step", 0)
-    return {"kind": name, "signal": sig.name if sig else "-", "exit": killed_rc, "killed_at_step": killed_at,
-            "resumed_from": resumed, "redone": (killed_at - resumed) if killed_at is not None else None,
-            "metric": head["metric"], "value": head["value"], "steps": metrics.get("train_steps"),
-            "train_loss": metrics.get("train_loss", metrics.get("train_scores_last")),
-            "attempts": len(entry.get("attempts") or []), "wall_s": round(time.time() - start, 1)}
+    return {
+        "kind": name,
+        "signal": sig.name if sig else "-",
+        "exit": killed_rc,
+        "killed_at_step": killed_at,
+        "resumed_from": resumed,
+        "redone": (killed_at - resumed) if killed_at is not None else None,
+        "metric": head["metric"],
+        "value": head["value"],
+        "steps": metrics.get("train_steps"),
+        "train_loss": metrics.get("train_loss", metrics.get("train_scores_last")),
+        "attempts": len(entry.get("attempts") or []),
+        "wall_s": round(time.time() - start, 1),
+    }
 
 
 def main() -> None:
@@ -158,20 +275,27 @@ def main() -> None:
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| kind | signal | exit | killed at step | resumed from | steps redone | metric | uninterrupted | "
-             "resumed | diff | train loss (ppo: last score) uninterrupted / resumed |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| kind | signal | exit | killed at step | resumed from | steps redone | metric | uninterrupted | "
+        "resumed | diff | train loss (ppo: last score) uninterrupted / resumed |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     whole = {r["kind"]: r["value"] for r in rows if r["signal"] == "-"}
     loss = {r["kind"]: r["train_loss"] for r in rows if r["signal"] == "-"}
     for r in rows:
         if r["signal"] == "-":
             continue
         base = whole.get(r["kind"])
-        diff = (f"{abs(r['value'] - base) / max(abs(base), 1e-12):.2%}"
-                if isinstance(base, (int, float)) and isinstance(r["value"], (int, float)) else "?")
-        lines.append(f"| {r['kind']} | {r['signal']} | {r['exit']} | {r['killed_at_step']} | {r['resumed_from']} | "
-                     f"{r['redone']} | {r['metric']} | {base:.6g} | {r['value']:.6g} | {diff} | "
-                     f"{_g(loss.get(r['kind']))} / {_g(r['train_loss'])} |")
+        diff = (
+            f"{abs(r['value'] - base) / max(abs(base), 1e-12):.2%}"
+            if isinstance(base, (int, float)) and isinstance(r["value"], (int, float))
+            else "?"
+        )
+        lines.append(
+            f"| {r['kind']} | {r['signal']} | {r['exit']} | {r['killed_at_step']} | {r['resumed_from']} | "
+            f"{r['redone']} | {r['metric']} | {base:.6g} | {r['value']:.6g} | {diff} | "
+            f"{_g(loss.get(r['kind']))} / {_g(r['train_loss'])} |"
+        )
     return "\n".join(lines)
 
 

@@ -39,17 +39,19 @@ def main() -> None:
         start, used = time.perf_counter(), _children_cpu()
         subprocess.run([sys.executable, "-m", "hfpipeline", "report", str(run_dir)], check=True, capture_output=True)
         times.append(time.perf_counter() - start)
-        cpu.append(_children_cpu() - used)   # what it costs on an idle core: this machine is shared
+        cpu.append(_children_cpu() - used)  # what it costs on an idle core: this machine is shared
     from hfpipeline import report
 
-    report.write(run_dir)   # warm-up: matplotlib imported, font cache read
+    report.write(run_dir)  # warm-up: matplotlib imported, font cache read
     start = time.perf_counter()
     report.write(run_dir)
     warm = time.perf_counter() - start
     plots = len(list((run_dir / "plots").glob("*.png")))
-    print(f"hfpipeline report {run_dir} ({plots} plots): wall median {statistics.median(times):.2f} s over "
-          f"{args.repeat} runs (min {min(times):.2f}, max {max(times):.2f}), "
-          f"CPU median {statistics.median(cpu):.2f} s; in-process, warm: {warm:.2f} s")
+    print(
+        f"hfpipeline report {run_dir} ({plots} plots): wall median {statistics.median(times):.2f} s over "
+        f"{args.repeat} runs (min {min(times):.2f}, max {max(times):.2f}), "
+        f"CPU median {statistics.median(cpu):.2f} s; in-process, warm: {warm:.2f} s"
+    )
 
 
 def _children_cpu() -> float:

@@ -21,8 +21,17 @@ def run(seed: int, out: Path, overrides: list[str], threads: int | None) -> dict
     """Run the chain from scratch with one seed; return wall time, per-stage seconds and the figures."""
     run_dir = out / f"seed{seed}"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
-    cmd = [sys.executable, "-m", "hfpipeline", "run", str(REPO / "recipes/rlhf.yaml"), f"output_dir={run_dir}",
-           f"seed={seed}", *overrides, "--overwrite"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "hfpipeline",
+        "run",
+        str(REPO / "recipes/rlhf.yaml"),
+        f"output_dir={run_dir}",
+        f"seed={seed}",
+        *overrides,
+        "--overwrite",
+    ]
     start = time.perf_counter()
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - start
@@ -31,13 +40,20 @@ def run(seed: int, out: Path, overrides: list[str], threads: int | None) -> dict
     manifest = json.loads((run_dir / "run.json").read_text())
     metrics = {s["kind"]: json.loads((run_dir / s["name"] / "metrics.json").read_text()) for s in manifest["stages"]}
     samples = [json.loads(line) for line in (run_dir / "ppo/samples.jsonl").read_text().splitlines()]
-    return {"seed": seed, "wall_s": round(wall, 1), "load_average": os.getloadavg()[0],
-            "stage_s": {s["name"]: s.get("seconds") for s in manifest["stages"]},
-            "sft_eval_loss": metrics["sft"].get("eval_loss"), "rm_accuracy": metrics["reward"]["accuracy"],
-            "rm_accuracy_before": metrics["reward"]["accuracy_before"],
-            "mean_reward_sft": metrics["ppo"]["mean_reward_sft"], "mean_reward": metrics["ppo"]["mean_reward"],
-            "kl": metrics["ppo"]["kl"], "train_kl_last": metrics["ppo"].get("train_kl_last"),
-            "examples": samples[:3]}
+    return {
+        "seed": seed,
+        "wall_s": round(wall, 1),
+        "load_average": os.getloadavg()[0],
+        "stage_s": {s["name"]: s.get("seconds") for s in manifest["stages"]},
+        "sft_eval_loss": metrics["sft"].get("eval_loss"),
+        "rm_accuracy": metrics["reward"]["accuracy"],
+        "rm_accuracy_before": metrics["reward"]["accuracy_before"],
+        "mean_reward_sft": metrics["ppo"]["mean_reward_sft"],
+        "mean_reward": metrics["ppo"]["mean_reward"],
+        "kl": metrics["ppo"]["kl"],
+        "train_kl_last": metrics["ppo"].get("train_kl_last"),
+        "examples": samples[:3],
+    }
 
 
 def main() -> None:
@@ -51,16 +67,24 @@ def main() -> None:
     for seed in args.seeds:
         r = run(seed, Path(args.out), args.overrides, args.threads)
         results.append(r)
-        print(f"\n== seed {seed}: {r['wall_s']} s wall (1-min load average at the end {r['load_average']:.1f}, "
-              f"cores {os.cpu_count()}, OMP_NUM_THREADS {args.threads or os.environ.get('OMP_NUM_THREADS', 'unset')})")
+        print(
+            f"\n== seed {seed}: {r['wall_s']} s wall (1-min load average at the end {r['load_average']:.1f}, "
+            f"cores {os.cpu_count()}, OMP_NUM_THREADS {args.threads or os.environ.get('OMP_NUM_THREADS', 'unset')})"
+        )
         print("  " + "  ".join(f"{name} {seconds}s" for name, seconds in r["stage_s"].items()))
-        print(f"  sft eval_loss {r['sft_eval_loss']:.3f}; reward model accuracy {r['rm_accuracy_before']:.2f} -> "
-              f"{r['rm_accuracy']:.2f} on held-out pairs")
-        print(f"  mean reward on held-out prompts: SFT {r['mean_reward_sft']:.3f} -> PPO {r['mean_reward']:.3f} "
-              f"(KL to SFT {r['kl']:.3f} nats per answer)")
+        print(
+            f"  sft eval_loss {r['sft_eval_loss']:.3f}; reward model accuracy {r['rm_accuracy_before']:.2f} -> "
+            f"{r['rm_accuracy']:.2f} on held-out pairs"
+        )
+        print(
+            f"  mean reward on held-out prompts: SFT {r['mean_reward_sft']:.3f} -> PPO {r['mean_reward']:.3f} "
+            f"(KL to SFT {r['kl']:.3f} nats per answer)"
+        )
         for row in r["examples"]:
-            print(f"  - {row['prompt']!r}\n    SFT ({row['reward_sft']:+.2f}): {row['sft']!r}\n"
-                  f"    PPO ({row['reward']:+.2f}): {row['tuned']!r}")
+            print(
+                f"  - {row['prompt']!r}\n    SFT ({row['reward_sft']:+.2f}): {row['sft']!r}\n"
+                f"    PPO ({row['reward']:+.2f}): {row['tuned']!r}"
+            )
     if len(results) > 1:
         wins = sum(r["mean_reward"] > r["mean_reward_sft"] for r in results)
         print(f"\nPPO above SFT in {wins} of {len(results)} seeds")

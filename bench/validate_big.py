@@ -23,9 +23,13 @@ def write_data(path: Path, mb: int, kind: str) -> int:
     with open(path, "w", encoding="utf-8") as f:
         while size < mb * 1_000_000:
             if kind == "messages":
-                row = {"messages": [{"role": "system", "content": "Be brief."},
-                                    {"role": "user", "content": sentence(rng, 12)},
-                                    {"role": "assistant", "content": sentence(rng, 30)}]}
+                row = {
+                    "messages": [
+                        {"role": "system", "content": "Be brief."},
+                        {"role": "user", "content": sentence(rng, 12)},
+                        {"role": "assistant", "content": sentence(rng, 30)},
+                    ]
+                }
             else:
                 row = {"prompt": sentence(rng, 12), "completion": sentence(rng, 30)}
             line = json.dumps(row) + "\n"
@@ -44,16 +48,18 @@ def main() -> None:
         data = Path(tmp) / "big.jsonl"
         rows = write_data(data, args.mb, args.kind)
         recipe = Path(tmp) / "r.yaml"
-        recipe.write_text(f"name: big\noutput_dir: {tmp}/run\nstages:\n  - name: sft\n    kind: sft\n"
-                          f"    model: {tmp}\n    data: {{path: {data}}}\n")
+        recipe.write_text(
+            f"name: big\noutput_dir: {tmp}/run\nstages:\n  - name: sft\n    kind: sft\n"
+            f"    model: {tmp}\n    data: {{path: {data}}}\n"
+        )
         (Path(tmp) / "config.json").write_text("{}")
         start = time.perf_counter()
-        out = subprocess.run([sys.executable, "-m", "hfpipeline", "validate", str(recipe)], capture_output=True,
-                             text=True)
+        out = subprocess.run(
+            [sys.executable, "-m", "hfpipeline", "validate", str(recipe)], capture_output=True, text=True
+        )
         seconds = time.perf_counter() - start
     print((out.stdout + out.stderr).strip())
-    print(f"validate: {rows:,} {args.kind} rows "
-          f"({args.mb} MB) in {seconds:.2f} s ({args.mb / seconds:.0f} MB/s)")
+    print(f"validate: {rows:,} {args.kind} rows ({args.mb} MB) in {seconds:.2f} s ({args.mb / seconds:.0f} MB/s)")
 
 
 if __name__ == "__main__":

@@ -13,17 +13,32 @@ def run(recipe, overrides=None, only: str | None = None, overwrite: bool = False
     return run_recipe(load_recipe(recipe, overrides), only=only, overwrite=overwrite)
 
 
-def finetune(kind: str, *, model, data, output_dir: str, tokenizer=None, peft: dict | None = None,
-             overwrite: bool = False, seed: int = 42, **train_args) -> dict:
+def finetune(
+    kind: str,
+    *,
+    model,
+    data,
+    output_dir: str,
+    tokenizer=None,
+    peft: dict | None = None,
+    overwrite: bool = False,
+    seed: int = 42,
+    **train_args,
+) -> dict:
     """Fine-tune `model` on `data` with one stage of `kind` (classify, sft, seq2seq, ...); return run.json.
     Keyword arguments that are options of the stage kind (e.g. max_length for classify) go to the stage;
     the rest are fields of its training config."""
     from hfpipeline.kinds import KINDS
 
     options = KINDS[kind].options if kind in KINDS else {}
-    stage = {"name": kind, "kind": kind, "model": model, "data": data,
-             "train": {k: v for k, v in train_args.items() if k not in options},
-             **{k: v for k, v in train_args.items() if k in options}}
+    stage = {
+        "name": kind,
+        "kind": kind,
+        "model": model,
+        "data": data,
+        "train": {k: v for k, v in train_args.items() if k not in options},
+        **{k: v for k, v in train_args.items() if k in options},
+    }
     if tokenizer is not None:
         stage["tokenizer"] = tokenizer
     if peft is not None:

@@ -83,10 +83,14 @@ def of_folder(path: str) -> dict:
         from hfpipeline import models
 
         tokenizer = models.load_tokenizer(path)
-        info = {"model_type": config.get("model_type"), "architectures": config.get("architectures") or [],
-                "tokenizer_fingerprint": tokenizer_fingerprint(tokenizer), "vocab_size": len(tokenizer),
-                "chat_template_sha": _sha(getattr(tokenizer, "chat_template", None)),
-                "num_labels": len(config.get("id2label") or {}) or config.get("num_labels")}
+        info = {
+            "model_type": config.get("model_type"),
+            "architectures": config.get("architectures") or [],
+            "tokenizer_fingerprint": tokenizer_fingerprint(tokenizer),
+            "vocab_size": len(tokenizer),
+            "chat_template_sha": _sha(getattr(tokenizer, "chat_template", None)),
+            "num_labels": len(config.get("id2label") or {}) or config.get("num_labels"),
+        }
     return {**info, "context_window": context_window(config)}
 
 
@@ -146,8 +150,10 @@ def check_weights(folder: str) -> str:
     where the file ends); else UserError naming the file. Cheap: reads only the headers."""
     for file in sorted(Path(folder).glob("*.safetensors")) if Path(folder).is_dir() else ():
         if problem := _safetensors_problem(file):
-            raise UserError(f"{file}: corrupt or truncated weights ({problem}). Re-run the stage that wrote it "
-                            "(hfpipeline run RECIPE --only STAGE --overwrite) or copy the folder again")
+            raise UserError(
+                f"{file}: corrupt or truncated weights ({problem}). Re-run the stage that wrote it "
+                "(hfpipeline run RECIPE --only STAGE --overwrite) or copy the folder again"
+            )
     return folder
 
 

@@ -14,8 +14,12 @@ from pathlib import Path
 from hfpipeline.errors import UserError
 from hfpipeline.schema import COUNT, NONNEG, SEED, TOP_P, Range
 
-OS_FAULTS = {errno.ENOSPC: "no space left on the disk", errno.EROFS: "read-only file system",
-             errno.EACCES: "permission denied", errno.EDQUOT: "disk quota exceeded"}
+OS_FAULTS = {
+    errno.ENOSPC: "no space left on the disk",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EDQUOT: "disk quota exceeded",
+}
 
 
 class Parser(argparse.ArgumentParser):
@@ -27,6 +31,7 @@ class Parser(argparse.ArgumentParser):
 
 def number(kind, allowed: Range):
     """An argparse type= that reads an int or float and checks it against a schema.Range."""
+
     def parse(text: str):
         try:
             value = kind(text)
@@ -36,26 +41,44 @@ def number(kind, allowed: Range):
             raise argparse.ArgumentTypeError(problem)
         return value
 
-    parse.__name__ = kind.__name__   # argparse names the type in its messages
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
     return parse
 
 
 def _run(p):
     p.add_argument("recipe", help="recipe YAML file")
-    p.add_argument("overrides", nargs="*", metavar="key.path=value",
-                   help="override recipe values, e.g. output_dir=runs/try2 stages.sft.train.learning_rate=1e-4")
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="key.path=value",
+        help="override recipe values, e.g. output_dir=runs/try2 stages.sft.train.learning_rate=1e-4",
+    )
     p.add_argument("--only", metavar="STAGE", help="run just this stage (the stages it uses must be done)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="re-run the selected stages from scratch (all, or the --only one); never resets the whole run")
-    p.add_argument("--plan", action="store_true",
-                   help="print per stage keep / run / resume and why (which key or file changed); run nothing")
-    p.add_argument("-v", "--verbose", action="store_true",
-                   help="show the libraries' own logs and warnings live (default: in RUN_DIR/STAGE/stage.log)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="re-run the selected stages from scratch (all, or the --only one); never resets the whole run",
+    )
+    p.add_argument(
+        "--plan",
+        action="store_true",
+        help="print per stage keep / run / resume and why (which key or file changed); run nothing",
+    )
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show the libraries' own logs and warnings live (default: in RUN_DIR/STAGE/stage.log)",
+    )
 
 
 def _validate(p):
-    p.add_argument("recipes", nargs="+", metavar="RECIPE|key.path=value",
-                   help="recipe YAML files, then overrides as for run (applied to each recipe)")
+    p.add_argument(
+        "recipes",
+        nargs="+",
+        metavar="RECIPE|key.path=value",
+        help="recipe YAML files, then overrides as for run (applied to each recipe)",
+    )
 
 
 def _inspect(p):
@@ -113,10 +136,19 @@ def _sample(p):
 
 def _label(p):
     p.add_argument("batch", help="labelling batch JSONL written by `hfpipeline sample`")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on; other than loopback, the URL carries "
-                   "a token (printed) and only this machine's names and --allow-host names are served")
-    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
-                   help="a further Host name the page may be opened as (repeatable), e.g. a DNS name of this machine")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on; other than loopback, the URL carries "
+        "a token (printed) and only this machine's names and --allow-host names are served",
+    )
+    p.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a further Host name the page may be opened as (repeatable), e.g. a DNS name of this machine",
+    )
     p.add_argument("--port", type=number(int, Range(0, 65535)), default=8765, help="0 picks a free port")
     p.add_argument("--tags", help="comma-separated tag names (default: inappropriate,irrelevant,inaccurate)")
 
@@ -124,8 +156,11 @@ def _label(p):
 def _launch(p):
     p.add_argument("recipe", help="recipe YAML file")
     p.add_argument("overrides", nargs="*", metavar="key.path=value")
-    p.add_argument("--accelerate-config", required=True,
-                   help="a launch config file, or a shipped preset: single_gpu, ddp, fsdp, deepspeed_zero2, ...")
+    p.add_argument(
+        "--accelerate-config",
+        required=True,
+        help="a launch config file, or a shipped preset: single_gpu, ddp, fsdp, deepspeed_zero2, ...",
+    )
     p.add_argument("--num-processes", type=number(int, COUNT))
     p.add_argument("--only", metavar="STAGE")
     p.add_argument("--overwrite", action="store_true")
@@ -148,28 +183,55 @@ def _none(p):
 COMMANDS = {
     "run": ("run a recipe's stages into its run directory", _run, "hfpipeline.pipeline:run_command"),
     "validate": ("check recipes without loading any model", _validate, "hfpipeline.cli:validate_command"),
-    "inspect": ("parameters, vocabulary, tokens and context window of a model", _inspect,
-                "hfpipeline.commands.inspect:inspect_command"),
+    "inspect": (
+        "parameters, vocabulary, tokens and context window of a model",
+        _inspect,
+        "hfpipeline.commands.inspect:inspect_command",
+    ),
     "classify": ("label texts with a trained classifier", _classify, "hfpipeline.commands.classify:predict_command"),
     "generate": ("complete prompts with a causal LM", _generate, "hfpipeline.commands.generate:generate_command"),
-    "summarize": ("summarise a document with a seq2seq model", _summarize, "hfpipeline.commands.seq2seq:summarize_command"),
+    "summarize": (
+        "summarise a document with a seq2seq model",
+        _summarize,
+        "hfpipeline.commands.seq2seq:summarize_command",
+    ),
     "translate": ("translate text with a seq2seq model", _translate, "hfpipeline.commands.seq2seq:translate_command"),
     "export": ("merge LoRA adapters into a plain checkpoint", _export, "hfpipeline.commands.export:export_command"),
-    "sample": ("sample K responses per prompt into a labelling batch", _sample, "hfpipeline.commands.generate:sample_command"),
+    "sample": (
+        "sample K responses per prompt into a labelling batch",
+        _sample,
+        "hfpipeline.commands.generate:sample_command",
+    ),
     "label": ("rank and tag sampled responses in a local web page", _label, "hfpipeline.commands.label:label_command"),
-    "launch": ("run a recipe under `accelerate launch` with a launch config", _launch, "hfpipeline.commands.launch:launch_command"),
-    "report": ("write a run's report.md with plots of every stage", _report,
-               "hfpipeline.commands.report:report_command"),
-    "schema": ("print the JSON Schema of the recipe format (for editors)", _schema,
-               "hfpipeline.commands.schema:schema_command"),
-    "env": ("versions of Python and the HF libraries, devices, accelerate's default config", _none,
-            "hfpipeline.commands.env:env_command"),
+    "launch": (
+        "run a recipe under `accelerate launch` with a launch config",
+        _launch,
+        "hfpipeline.commands.launch:launch_command",
+    ),
+    "report": (
+        "write a run's report.md with plots of every stage",
+        _report,
+        "hfpipeline.commands.report:report_command",
+    ),
+    "schema": (
+        "print the JSON Schema of the recipe format (for editors)",
+        _schema,
+        "hfpipeline.commands.schema:schema_command",
+    ),
+    "env": (
+        "versions of Python and the HF libraries, devices, accelerate's default config",
+        _none,
+        "hfpipeline.commands.env:env_command",
+    ),
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="hfpipeline", description="Train language models from recipe files.",
-                    epilog="Exit codes: 0 done, 2 bad input, 3 disk full / read-only / no permission, 130 interrupted.")
+    parser = Parser(
+        prog="hfpipeline",
+        description="Train language models from recipe files.",
+        epilog="Exit codes: 0 done, 2 bad input, 3 disk full / read-only / no permission, 130 interrupted.",
+    )
     parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (help_text, add_arguments, _) in COMMANDS.items():
@@ -193,7 +255,7 @@ def _version() -> str:
 
     try:
         return metadata.version("hfpipeline")
-    except metadata.PackageNotFoundError:   # run from a source tree that was never installed
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
         return "(not installed)"
 
 
@@ -206,8 +268,9 @@ def validate_command(args) -> int:
     overrides = [a for a in args.recipes if "=" in a and not Path(a).exists()]
     recipes = [a for a in args.recipes if a not in overrides]
     if not recipes:
-        raise UserError("validate: no recipe file given (only overrides). "
-                        "Usage: hfpipeline validate RECIPE [key=value ...]")
+        raise UserError(
+            "validate: no recipe file given (only overrides). Usage: hfpipeline validate RECIPE [key=value ...]"
+        )
     for path in recipes:
         try:
             recipe = load_recipe(path, overrides)
@@ -224,8 +287,8 @@ def dashed(argv: list[str]) -> list[str]:
     """--max_new_tokens as --max-new-tokens: every long option accepts either spelling (values left as they are)."""
     out = []
     for arg in argv:
-        if arg == "--":   # what follows is positional
-            return out + argv[len(out):]
+        if arg == "--":  # what follows is positional
+            return out + argv[len(out) :]
         name, eq, value = arg.partition("=")
         out.append(name.replace("_", "-") + eq + value if arg.startswith("--") else arg)
     return out
@@ -234,7 +297,7 @@ def dashed(argv: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = dashed(sys.argv[1:] if argv is None else argv)
-    if not argv:   # a bare `hfpipeline`: show what there is
+    if not argv:  # a bare `hfpipeline`: show what there is
         parser.print_help()
         return 0
     args, extra = parser.parse_known_args(argv)
@@ -255,8 +318,11 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:
         if e.errno not in OS_FAULTS:
             raise
-        print(f"{e.filename or 'hfpipeline'}: cannot write: {OS_FAULTS[e.errno]}. Free space or fix permissions, "
-              "then rerun (finished stages are kept)", file=sys.stderr)
+        print(
+            f"{e.filename or 'hfpipeline'}: cannot write: {OS_FAULTS[e.errno]}. Free space or fix permissions, "
+            "then rerun (finished stages are kept)",
+            file=sys.stderr,
+        )
         return 3
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

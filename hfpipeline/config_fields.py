@@ -32,7 +32,7 @@ def installed_versions() -> dict:
 
 
 def config_paths() -> list[str]:
-    """"module:Class" of every config class a stage kind's train: fills (hfpipeline.kinds), plus peft's LoraConfig."""
+    """ "module:Class" of every config class a stage kind's train: fills (hfpipeline.kinds), plus peft's LoraConfig."""
     from hfpipeline.kinds import KINDS
 
     return sorted({kind.config for kind in KINDS.values() if kind.config} | {"peft:LoraConfig"})
@@ -59,16 +59,19 @@ def load(versions: dict | None = None) -> dict:
     try:
         return json.loads(cached.read_text())
     except (OSError, ValueError):
-        pass   # not generated yet (or a half-written file from an old crash): generate it
-    print(f"hfpipeline: reading the config fields of transformers {versions['transformers']}, trl "
-          f"{versions['trl']}, peft {versions['peft']} (once; cached in {cached.parent})", file=sys.stderr)
+        pass  # not generated yet (or a half-written file from an old crash): generate it
+    print(
+        f"hfpipeline: reading the config fields of transformers {versions['transformers']}, trl "
+        f"{versions['trl']}, peft {versions['peft']} (once; cached in {cached.parent})",
+        file=sys.stderr,
+    )
     table = build()
     try:
         from hfpipeline.files import write_text_atomic
 
         write_text_atomic(cached, json.dumps(table, sort_keys=True) + "\n")
     except OSError:
-        pass   # a read-only home: validation still works, it just generates again next time
+        pass  # a read-only home: validation still works, it just generates again next time
     return table
 
 
@@ -86,8 +89,13 @@ def build() -> dict:
         except (ImportError, AttributeError) as e:
             unavailable[name] = f"{path}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
     versions = installed_versions()
-    return {"versions": versions, "key": key(versions), "configs": configs, "unavailable": unavailable,
-            "model_types": _model_config_keys()}
+    return {
+        "versions": versions,
+        "key": key(versions),
+        "configs": configs,
+        "unavailable": unavailable,
+        "model_types": _model_config_keys(),
+    }
 
 
 def _describe(tp) -> dict:

@@ -10,7 +10,7 @@ import warnings
 from pathlib import Path
 
 LOG = "stage.log"
-SHOWN = ("loss", "accuracy", "f1_macro", "rougeL", "sacrebleu", "margins", "reward", "kl")   # eval keys worth a line
+SHOWN = ("loss", "accuracy", "f1_macro", "rougeL", "sacrebleu", "margins", "reward", "kl")  # eval keys worth a line
 _verbose = False
 
 
@@ -35,7 +35,8 @@ def stage_log(stage_dir: Path):
     for lg in loggers:
         lg.handlers, lg.propagate = [handler], False
     warnings.showwarning = lambda message, category, filename, lineno, file=None, line=None: handler.stream.write(
-        f"{category.__name__}: {message} ({filename}:{lineno})\n")
+        f"{category.__name__}: {message} ({filename}:{lineno})\n"
+    )
     try:
         yield
     finally:
@@ -60,7 +61,9 @@ def quiet_progress(trainer, stage_dir: Path, name: str) -> None:
                 log.write(json.dumps({"step": state.global_step, **logs}, default=str) + "\n")
             shown = {k: v for k, v in logs.items() if k.startswith("eval_") and k[5:].split("/")[-1] in SHOWN}
             if shown:
-                line = ", ".join(f"{k[5:]} {v:.4g}" if isinstance(v, float) else f"{k[5:]} {v}" for k, v in shown.items())
+                line = ", ".join(
+                    f"{k[5:]} {v:.4g}" if isinstance(v, float) else f"{k[5:]} {v}" for k, v in shown.items()
+                )
                 write = self.training_bar.write if self.training_bar is not None else print
                 write(f"[{name}] step {state.global_step}: {line}", file=sys.stderr)
 

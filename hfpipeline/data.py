@@ -61,7 +61,7 @@ def _load_file(path: Path):
 
     from hfpipeline import feedback
 
-    if path.suffix == ".jsonl" and feedback.labels_path_for(path).is_file():   # a labelled batch: its ranked rows
+    if path.suffix == ".jsonl" and feedback.labels_path_for(path).is_file():  # a labelled batch: its ranked rows
         return Dataset.from_list(feedback.load_ranked(path))
     if path.is_dir():
         if (path / "dataset_info.json").exists() or (path / "state.json").exists():

@@ -15,16 +15,25 @@ from hfpipeline.schema import check_range, check_value, suggest
 DEMO_DIR = Path(__file__).with_name("demo")
 FORMATS = (".jsonl", ".json", ".csv", ".parquet")
 SPLITS = ("train", "validation", "test")
-RANKED_COLUMNS = ("prompt", "responses", "ranking")   # a row ranking K responses (kinds that take preferences)
+RANKED_COLUMNS = ("prompt", "responses", "ranking")  # a row ranking K responses (kinds that take preferences)
 ROLES = ("system", "user", "assistant", "tool")
 # What each canonical column holds: text (a string), chat (a list of {role, content} with an assistant turn),
 # prompt chat (no assistant turn needed), a class label (an int or a string); null where the stage drops empty rows.
-COLUMN_TYPES = {"text": ("text",), "source": ("text", "null"), "target": ("text", "null"), "text_pair": ("text",),
-                "label": ("label",), "messages": ("chat",), "prompt": ("text", "prompt chat"),
-                "completion": ("text", "chat"), "chosen": ("text", "chat"), "rejected": ("text", "chat")}
-MIN_TRAIN_ROWS = {"classify": 2}   # rows train must keep after the validation share is held out (default 1)
-ALWAYS_HELD_OUT = ("pretrain", "classify", "reward")   # sft/dpo hold none out without evaluation, ppo none with
-                                                       # eval_prompts: their share is not counted on
+COLUMN_TYPES = {
+    "text": ("text",),
+    "source": ("text", "null"),
+    "target": ("text", "null"),
+    "text_pair": ("text",),
+    "label": ("label",),
+    "messages": ("chat",),
+    "prompt": ("text", "prompt chat"),
+    "completion": ("text", "chat"),
+    "chosen": ("text", "chat"),
+    "rejected": ("text", "chat"),
+}
+MIN_TRAIN_ROWS = {"classify": 2}  # rows train must keep after the validation share is held out (default 1)
+ALWAYS_HELD_OUT = ("pretrain", "classify", "reward")  # sft/dpo hold none out without evaluation, ppo none with
+# eval_prompts: their share is not counted on
 
 
 def demo_names() -> list[str]:
@@ -39,8 +48,9 @@ def resolve_path(path: str) -> Path:
     return Path(path).expanduser()
 
 
-def check_block(raw, kind: Kind, at: tuple, add, warn=None, block_size: int | None = None,
-                stats: dict | None = None) -> dict | None:
+def check_block(
+    raw, kind: Kind, at: tuple, add, warn=None, block_size: int | None = None, stats: dict | None = None
+) -> dict | None:
     """Validate a stage's data block; report problems through add(path, message) and suspicious but legal data
     through warn(path, message); return the block normalised. `block_size`: train needs text for one block;
     `stats` receives the train split's {rows, chars} when they are known."""
@@ -52,16 +62,25 @@ def check_block(raw, kind: Kind, at: tuple, add, warn=None, block_size: int | No
         add(at, "expected {path: FILE} or a path string")
         return None
     # a tokenizer learns from text columns: its text_field may list several
-    allowed = {**DATA_KEYS, **{k: "str|list" if kind.config is None and k == "text_field" else "str" for k in kind.fields}}
+    allowed = {
+        **DATA_KEYS,
+        **{k: "str|list" if kind.config is None and k == "text_field" else "str" for k in kind.fields},
+    }
     for key, value in raw.items():
         if key not in allowed:
             add(at + (key,), f"not a data key{suggest(key, allowed)}. Keys: {', '.join(sorted(allowed))}")
-        elif (msg := (check_value(value, allowed[key]) if value is not None else None)
-               or check_range(value, "data", key)[0]) is not None:
+        elif (
+            msg := (check_value(value, allowed[key]) if value is not None else None)
+            or check_range(value, "data", key)[0]
+        ) is not None:
             add(at + (key,), msg)
     for key in ("validation_size", "test_size"):
         size = raw.get(key)
-        if isinstance(size, (int, float)) and not isinstance(size, bool) and not (0 < size < 1 or (isinstance(size, int) and size >= 1)):
+        if (
+            isinstance(size, (int, float))
+            and not isinstance(size, bool)
+            and not (0 < size < 1 or (isinstance(size, int) and size >= 1))
+        ):
             add(at + (key,), f"{size!r} must be a fraction in (0, 1) or a row count >= 1")
     block = {**kind.fields, **raw}
     if ("path" in raw) == ("hub" in raw):
@@ -88,7 +107,10 @@ def _check_path(path: str, block: dict, kind: Kind, at: tuple, add, warn) -> dic
     """Check a data file, or every data file of a folder; {rows, chars} of what was read, None if unknown or bad."""
     file = resolve_path(path)
     if path.startswith("demo:") and not file.is_file():
-        add(at, f"no demo dataset {path[5:]!r}{suggest(path[5:], demo_names())}. Demo datasets: {', '.join(demo_names())}")
+        add(
+            at,
+            f"no demo dataset {path[5:]!r}{suggest(path[5:], demo_names())}. Demo datasets: {', '.join(demo_names())}",
+        )
         return None
     if not file.exists():
         add(at, f"{path}: no such file or folder")
@@ -96,7 +118,7 @@ def _check_path(path: str, block: dict, kind: Kind, at: tuple, add, warn) -> dic
     if not file.is_dir():
         return _check_file(file, path, block, kind, at, add, warn)
     if (file / "dataset_info.json").exists() or (file / "state.json").exists():
-        return None   # a save_to_disk folder: datasets checks it on load
+        return None  # a save_to_disk folder: datasets checks it on load
     found = sorted(f for f in file.rglob("*") if f.suffix in FORMATS and f.is_file() and not f.name.startswith("."))
     if not found:
         add(at, f"{path}: a folder with no data files ({', '.join(FORMATS)}). Put the data files in it, or name a file")
@@ -106,7 +128,7 @@ def _check_path(path: str, block: dict, kind: Kind, at: tuple, add, warn) -> dic
         stats = _check_file(f, str(f), block, kind, at, add, warn)
         if stats is None:
             return None
-        total = {k: None if None in (total[k], stats[k]) else total[k] + stats[k] for k in total}   # None: unknown
+        total = {k: None if None in (total[k], stats[k]) else total[k] + stats[k] for k in total}  # None: unknown
     return total
 
 
@@ -124,14 +146,17 @@ def _check_file(file: Path, path: str, block: dict, kind: Kind, at: tuple, add, 
         return None
     ranked = RANKED_COLUMNS in kind.columns
     if ranked and file.suffix == ".jsonl" and feedback.labels_path_for(file).is_file():
-        return _check_ranked(feedback.load_ranked, file, at, add)   # a labelling batch with its labels beside it
+        return _check_ranked(feedback.load_ranked, file, at, add)  # a labelling batch with its labels beside it
     try:
         if file.suffix == ".parquet":
             return _check_parquet(file, path, block, kind, at, add)
         head = _first_row(file)
         if ranked and "responses" in head and "ranking" not in head and "id" in head:
-            add(at, f"{path}: a labelling batch without labels ({feedback.labels_path_for(file).name} not found). "
-                    f"Label it first: hfpipeline label {path}")
+            add(
+                at,
+                f"{path}: a labelling batch without labels ({feedback.labels_path_for(file).name} not found). "
+                f"Label it first: hfpipeline label {path}",
+            )
             return None
         if ranked and file.suffix == ".jsonl" and {"responses", "ranking"} & set(head):
             return _check_ranked(feedback.check_ranked_file, file, at, add)
@@ -194,6 +219,7 @@ def _json_array_rows(file: Path):
 
 def _csv_rows(file: Path):
     """CSV rows as dicts; a bad byte or a row with more or fewer fields than the header raises ValueError."""
+
     def lines(f):
         for lineno, raw in enumerate(f, 1):
             try:
@@ -209,10 +235,12 @@ def _csv_rows(file: Path):
         try:
             for row in reader:
                 if not row:
-                    continue   # a blank line
+                    continue  # a blank line
                 if len(row) != len(header):
-                    raise ValueError(f"{file}:{reader.line_num}: {len(row)} fields, but the header has {len(header)} "
-                                     f"({','.join(header)}). Quote fields that hold commas")
+                    raise ValueError(
+                        f"{file}:{reader.line_num}: {len(row)} fields, but the header has {len(header)} "
+                        f"({','.join(header)}). Quote fields that hold commas"
+                    )
                 yield reader.line_num, dict(zip(header, row))
         except csv.Error as e:
             raise ValueError(f"{file}:{reader.line_num}: bad CSV ({e})") from None
@@ -265,15 +293,16 @@ def _chat_problem(messages: list, needs_assistant: bool) -> str | None:
     """Why a list of messages is not a chat: each {role, content: str}, known roles, an assistant turn."""
     if not messages:
         return "holds an empty list of messages"
-    try:   # the common case, in one pass: every message well formed, and an assistant turn if one is needed
+    try:  # the common case, in one pass: every message well formed, and an assistant turn if one is needed
         if all(m["role"] in ROLES and type(m["content"]) is str for m in messages) and (
-                not needs_assistant or any(m["role"] == "assistant" for m in messages)):
+            not needs_assistant or any(m["role"] == "assistant" for m in messages)
+        ):
             return None
     except (TypeError, KeyError):
-        pass   # a message that is not a mapping with role and content: said below
+        pass  # a message that is not a mapping with role and content: said below
     for i, m in enumerate(messages):
         if not isinstance(m, dict) or "role" not in m or "content" not in m:
-            return f"message {i}: expected {{\"role\": ..., \"content\": ...}}, got {_shown(m)}"
+            return f'message {i}: expected {{"role": ..., "content": ...}}, got {_shown(m)}'
         if m["role"] not in ROLES:
             return f"message {i}: unknown role {m['role']!r}{suggest(str(m['role']), ROLES)}. Roles: {', '.join(ROLES)}"
         if not isinstance(m["content"], str):
@@ -298,8 +327,11 @@ def _check_parquet(file: Path, path: str, block: dict, kind: Kind, at: tuple, ad
         if start.lstrip()[:1] in (b"{", b"["):
             add(at, f"{path}: holds JSON, not parquet. Rename it to .jsonl (or .json)")
         else:
-            add(at, f"{path}: not a parquet file (truncated or another format). Re-write it, e.g. with "
-                    "pandas.DataFrame.to_parquet")
+            add(
+                at,
+                f"{path}: not a parquet file (truncated or another format). Re-write it, e.g. with "
+                "pandas.DataFrame.to_parquet",
+            )
         return None
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -318,11 +350,14 @@ def _check_parquet(file: Path, path: str, block: dict, kind: Kind, at: tuple, ad
         kind_of = schema.field(column).type
         is_text = pa.types.is_string(kind_of) or pa.types.is_large_string(kind_of)
         is_list = pa.types.is_list(kind_of) or pa.types.is_large_list(kind_of)
-        ok = (("text" in accepted and is_text) or (any(a.endswith("chat") for a in accepted) and is_list)
-              or ("label" in accepted and (is_text or pa.types.is_integer(kind_of))) or not accepted)
+        ok = (
+            ("text" in accepted and is_text)
+            or (any(a.endswith("chat") for a in accepted) and is_list)
+            or ("label" in accepted and (is_text or pa.types.is_integer(kind_of)))
+            or not accepted
+        )
         if not ok:
-            add(at, f"{path}: column {column!r} has type {kind_of}; a {canonical} column holds "
-                    f"{' or '.join(accepted)}")
+            add(at, f"{path}: column {column!r} has type {kind_of}; a {canonical} column holds {' or '.join(accepted)}")
             return None
     if meta.num_rows == 0:
         add(at, f"{path}: no rows. The file is empty")
@@ -333,7 +368,8 @@ def _check_parquet(file: Path, path: str, block: dict, kind: Kind, at: tuple, ad
 def _needed_columns(present: set, block: dict, kind: Kind, path: str, at: tuple, add) -> dict | None:
     """{file column: canonical name} of the first of the kind's column sets the file has, after the recipe's
     *_field renames; None (reported) when none is complete."""
-    def actual(canonical: str) -> list[str]:   # a listed text_field stands for several columns
+
+    def actual(canonical: str) -> list[str]:  # a listed text_field stands for several columns
         name = block.get(f"{canonical}_field") or canonical
         return name if isinstance(name, list) else [name]
 
@@ -348,8 +384,11 @@ def _needed_columns(present: set, block: dict, kind: Kind, path: str, at: tuple,
     want = " or ".join("+".join(alt) for alt in alternatives)
     canonical = next((c for c in kind.columns[0] if not set(actual(c)) <= present), kind.columns[0][0])
     missing = next((c for c in actual(canonical) if c not in present), actual(canonical)[0])
-    fix = (f"Map it with {canonical}_field: COLUMN" if f"{canonical}_field" in kind.fields
-           else "Rename the column in the file")
+    fix = (
+        f"Map it with {canonical}_field: COLUMN"
+        if f"{canonical}_field" in kind.fields
+        else "Rename the column in the file"
+    )
     add(at, f"{path}: missing column {missing!r} (needs {want}; has {', '.join(sorted(present))}). {fix}")
     return None
 
@@ -359,18 +398,26 @@ def _check_enough(stats: dict, block: dict, kind: Kind, files: dict, at: tuple, 
     pretraining, enough text for one block (a token is at least one character)."""
     kind_name = next((name for name, k in KINDS.items() if k is kind), "this")
     default = kind.holdout if kind_name in ALWAYS_HELD_OUT else None
-    holdouts = [block.get("test_size") if "test" not in files else None,
-                (block.get("validation_size") or default) if "validation" not in files else None]
+    holdouts = [
+        block.get("test_size") if "test" not in files else None,
+        (block.get("validation_size") or default) if "validation" not in files else None,
+    ]
     holdouts = [h for h in holdouts if isinstance(h, (int, float)) and not isinstance(h, bool) and h > 0]
     least = MIN_TRAIN_ROWS.get(kind_name, 1)
     if _train_left(stats["rows"], holdouts) < least:
         need = next(n for n in range(1, 10**6) if _train_left(n, holdouts) >= least)
         held = " after holding out " + " and ".join(map(str, holdouts)) + " for test/validation" if holdouts else ""
-        add(at, f"{files['train']}: {stats['rows']} rows; a "
-                f"{kind_name} stage needs >= {need} ({least} to train on{held}). Add rows or give a validation file")
+        add(
+            at,
+            f"{files['train']}: {stats['rows']} rows; a "
+            f"{kind_name} stage needs >= {need} ({least} to train on{held}). Add rows or give a validation file",
+        )
     if isinstance(block_size, int) and stats["chars"] is not None and stats["chars"] + stats["rows"] < block_size:
-        add(at, f"{files['train']}: about {stats['chars']} characters, fewer than one block of {block_size} tokens. "
-                "Add text or lower block_size")
+        add(
+            at,
+            f"{files['train']}: about {stats['chars']} characters, fewer than one block of {block_size} tokens. "
+            "Add text or lower block_size",
+        )
 
 
 def _train_left(rows: int, holdouts: list) -> int:
@@ -381,4 +428,3 @@ def _train_left(rows: int, holdouts: list) -> int:
             return 0
         rows -= held
     return rows
-

@@ -48,7 +48,7 @@ def join_cpu_job():
     tests/test_distributed.py fails loudly if accelerate drops it."""
     from accelerate import PartialState
 
-    os.environ["ACCELERATE_USE_CPU"] = "true"   # the Trainer rebuilds this state; the variable keeps it on CPU
+    os.environ["ACCELERATE_USE_CPU"] = "true"  # the Trainer rebuilds this state; the variable keeps it on CPU
     PartialState._reset_state()
     return PartialState(cpu=True)
 

@@ -14,7 +14,7 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        os.chmod(tmp, 0o644)   # mkstemp makes owner-only files; manifests are for everyone who may read the run
+        os.chmod(tmp, 0o644)  # mkstemp makes owner-only files; manifests are for everyone who may read the run
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
@@ -22,7 +22,7 @@ def write_text_atomic(path: str | Path, text: str) -> None:
         os.replace(tmp, path)
     except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, OSError) and e.filename != str(path):   # name the file meant, not the temporary one
+        if isinstance(e, OSError) and e.filename != str(path):  # name the file meant, not the temporary one
             raise OSError(e.errno, e.strerror, str(path)) from None
         raise
 
@@ -38,8 +38,10 @@ def read_json(path: str | Path):
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         where = f"line {e.lineno}: {e.msg}" if isinstance(e, json.JSONDecodeError) else "not UTF-8"
-        raise UserError(f"{path}: damaged JSON ({where}). Restore it from a backup, or delete it and rerun with "
-                        "--overwrite (the stages it recorded run again)") from None
+        raise UserError(
+            f"{path}: damaged JSON ({where}). Restore it from a backup, or delete it and rerun with "
+            "--overwrite (the stages it recorded run again)"
+        ) from None
 
 
 def append_jsonl(path: str | Path, row: dict) -> None:
@@ -71,19 +73,21 @@ def read_text(path: str | Path) -> str:
 
 def iter_jsonl(path: str | Path):
     """Yield (line number, object) of a JSONL file; a bad line raises UserError naming file and line."""
-    decode = json.JSONDecoder().decode   # validate streams whole files: the fewest calls per line
+    decode = json.JSONDecoder().decode  # validate streams whole files: the fewest calls per line
     with open(path, "rb") as f:
         for lineno, raw in enumerate(f, 1):
             try:
                 row = decode(raw.decode("utf-8"))
             except UnicodeDecodeError as e:
-                raise UserError(f"{path}:{lineno}: not valid UTF-8 (byte {e.start}). Re-save the file as UTF-8") \
-                    from None
+                raise UserError(
+                    f"{path}:{lineno}: not valid UTF-8 (byte {e.start}). Re-save the file as UTF-8"
+                ) from None
             except json.JSONDecodeError as e:
                 if not raw.strip():
-                    continue   # a blank line
-                raise UserError(f"{path}:{lineno}: not valid JSON ({e.msg}). Each line must be one JSON object") \
-                    from None
+                    continue  # a blank line
+                raise UserError(
+                    f"{path}:{lineno}: not valid JSON ({e.msg}). Each line must be one JSON object"
+                ) from None
             if not isinstance(row, dict):
                 raise UserError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
             yield lineno, row

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from hfpipeline.kinds import KINDS
 
-SMALL_FILE = 1 << 20   # files below 1 MB are identified by content; larger ones by size and mtime
-MAX_FILES = 1000       # files of a data folder looked at
+SMALL_FILE = 1 << 20  # files below 1 MB are identified by content; larger ones by size and mtime
+MAX_FILES = 1000  # files of a data folder looked at
 
 
 def resolve(stage, recipe, inputs: dict) -> dict:
@@ -24,7 +24,7 @@ def resolve(stage, recipe, inputs: dict) -> dict:
         out["files"] = files
     if inputs:
         out["inputs"] = inputs
-    return json.loads(json.dumps(out, default=str))   # as stored in run.json (YAML dates etc. as text)
+    return json.loads(json.dumps(out, default=str))  # as stored in run.json (YAML dates etc. as text)
 
 
 def of(resolved: dict) -> str:

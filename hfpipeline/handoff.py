@@ -9,8 +9,8 @@ from hfpipeline.kinds import CAUSAL_LM, KINDS, MASKED_LM, SCORER, TOKENIZER, Kin
 
 PROMPTS = Kind(runner="", config=None, produces="", fields={"prompt_field": "prompt"}, columns=(("prompt",),))
 TRL_3595 = "PPO feeds the policy's token ids straight into the reward model (TRL #3595)"
-RL_KINDS = ("ppo", "rloo", "grpo")   # tune a policy against a reward on sampled answers
-PPO_LAST_TRL = (1, 13)   # the first TRL without PPOTrainer (huggingface/trl#7020)
+RL_KINDS = ("ppo", "rloo", "grpo")  # tune a policy against a reward on sampled answers
+PPO_LAST_TRL = (1, 13)  # the first TRL without PPOTrainer (huggingface/trl#7020)
 FUNCTION = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
@@ -30,11 +30,17 @@ def check_stage_refs(stages: list, add) -> None:
             if source is not None and (problem := _ref_problem(stage, key, source)):
                 add(at + (key,), problem)
             if stage.kind in RL_KINDS and ref and "config" in ref:
-                add(at + (key,), f"a {stage.kind} stage tunes trained models: name an earlier stage, a folder or a "
-                                 "Hub id, not from_config")
+                add(
+                    at + (key,),
+                    f"a {stage.kind} stage tunes trained models: name an earlier stage, a folder or a "
+                    "Hub id, not from_config",
+                )
         if stage.kind in RL_KINDS and stage.data is None:
-            add(at + ("data",), f"missing. A {stage.kind} stage needs data: with a prompt column (the prompts it "
-                                "learns on), e.g. data: demo:prompts")
+            add(
+                at + ("data",),
+                f"missing. A {stage.kind} stage needs data: with a prompt column (the prompts it "
+                "learns on), e.g. data: demo:prompts",
+            )
         if stage.kind == "ppo" and (problem := ppo_unavailable()):
             add(at + ("kind",), problem)
         if stage.kind in ("rloo", "grpo"):
@@ -42,8 +48,9 @@ def check_stage_refs(stages: list, add) -> None:
         if "eval_prompts" in stage.options:
             from hfpipeline import data_refs
 
-            stage.options["eval_prompts"] = data_refs.check_block(stage.options["eval_prompts"], PROMPTS,
-                                                                  at + ("eval_prompts",), add)
+            stage.options["eval_prompts"] = data_refs.check_block(
+                stage.options["eval_prompts"], PROMPTS, at + ("eval_prompts",), add
+            )
 
 
 def ppo_unavailable() -> str | None:
@@ -54,23 +61,31 @@ def ppo_unavailable() -> str | None:
     try:
         installed = version("trl")
     except PackageNotFoundError:
-        return None   # no TRL at all: every trainer stage says so when it runs
+        return None  # no TRL at all: every trainer stage says so when it runs
     if tuple(int(p) for p in re.findall(r"\d+", installed)[:2]) < PPO_LAST_TRL:
         return None
-    return (f"the ppo stage needs TRL < 1.13 (TRL {installed} is installed; TRL 1.13 removed PPOTrainer): "
-            "pip install 'hfpipeline[ppo]', or use kind: rloo (no value model, same policy:/reward_model:)")
+    return (
+        f"the ppo stage needs TRL < 1.13 (TRL {installed} is installed; TRL 1.13 removed PPOTrainer): "
+        "pip install 'hfpipeline[ppo]', or use kind: rloo (no value model, same policy:/reward_model:)"
+    )
 
 
 def _check_rewards(stage, at: tuple, add) -> None:
     """An rloo/grpo stage scores answers with reward_model: (one or a list) and/or reward_funcs: ("module:function")."""
     funcs = stage.options.get("reward_funcs") or []
     if "reward_model" not in stage.refs and not funcs:
-        add(at + ("reward_model",), f"missing. A {stage.kind} stage needs reward_model: (a reward stage, a folder, or "
-                                    "a list of them) or reward_funcs: (Python functions, module:function)")
+        add(
+            at + ("reward_model",),
+            f"missing. A {stage.kind} stage needs reward_model: (a reward stage, a folder, or "
+            "a list of them) or reward_funcs: (Python functions, module:function)",
+        )
     for n, func in enumerate(funcs):
         if not isinstance(func, str) or not FUNCTION.match(func):
-            add(at + ("reward_funcs", n), f"{func!r} is not module:function (a Python function importable from the "
-                                          "working directory, e.g. my_rewards:length_penalty)")
+            add(
+                at + ("reward_funcs", n),
+                f"{func!r} is not module:function (a Python function importable from the "
+                "working directory, e.g. my_rewards:length_penalty)",
+            )
 
 
 def _ref_problem(stage, key: str, source) -> str | None:
@@ -80,14 +95,21 @@ def _ref_problem(stage, key: str, source) -> str | None:
     if product in accepted:
         return None
     if TOKENIZER in accepted:
-        return (f"stage {source.name!r} is a {source.kind} stage and saves no tokenizer. Name a tokenizer stage, "
-                "a model stage or a folder")
+        return (
+            f"stage {source.name!r} is a {source.kind} stage and saves no tokenizer. Name a tokenizer stage, "
+            "a model stage or a folder"
+        )
     if product == MASKED_LM and CAUSAL_LM in accepted:
-        return (f"stage {source.name!r} pretrains a masked LM (objective: mlm); a {stage.kind} stage's {key}: needs a "
-                "causal LM (objective: clm)")
+        return (
+            f"stage {source.name!r} pretrains a masked LM (objective: mlm); a {stage.kind} stage's {key}: needs a "
+            "causal LM (objective: clm)"
+        )
     want = " or ".join(kind for p in accepted for kind in producing(p))
-    why = " (a model with a one-output score head), or a reward model folder" if accepted == (SCORER,) \
+    why = (
+        " (a model with a one-output score head), or a reward model folder"
+        if accepted == (SCORER,)
         else ", or a model folder"
+    )
     return f"stage {source.name!r} is a {source.kind} stage; a {stage.kind} stage's {key}: must be a {want} stage{why}"
 
 
@@ -112,15 +134,19 @@ def check_ppo(stage, ctx) -> dict:
         label = key.replace("_", " ")
         _check_scorer(stage, key, info, where)
         if info["tokenizer_fingerprint"] != policy["tokenizer_fingerprint"]:
-            raise UserError(f"stage {stage.name}: {label} and policy tokenizers differ: {key} {where} fingerprint "
-                            f"{info['tokenizer_fingerprint']}, policy {origin(stage.refs['policy'])} fingerprint "
-                            f"{policy['tokenizer_fingerprint']}; {TRL_3595}, so train the {label} from the policy's "
-                            "tokenizer (or use kind: rloo, which re-tokenizes for the reward model)")
+            raise UserError(
+                f"stage {stage.name}: {label} and policy tokenizers differ: {key} {where} fingerprint "
+                f"{info['tokenizer_fingerprint']}, policy {origin(stage.refs['policy'])} fingerprint "
+                f"{policy['tokenizer_fingerprint']}; {TRL_3595}, so train the {label} from the policy's "
+                "tokenizer (or use kind: rloo, which re-tokenizes for the reward model)"
+            )
         if info.get("chat_template_sha") != policy.get("chat_template_sha"):
-            raise UserError(f"stage {stage.name}: {label} and policy chat templates differ: {key} {where} template "
-                            f"{info.get('chat_template_sha')}, policy {origin(stage.refs['policy'])} template "
-                            f"{policy.get('chat_template_sha')}; the {label} would score text laid out differently "
-                            "from what the policy writes. Train it from the policy's (sft) output")
+            raise UserError(
+                f"stage {stage.name}: {label} and policy chat templates differ: {key} {where} template "
+                f"{info.get('chat_template_sha')}, policy {origin(stage.refs['policy'])} template "
+                f"{policy.get('chat_template_sha')}; the {label} would score text laid out differently "
+                "from what the policy writes. Train it from the policy's (sft) output"
+            )
     return infos
 
 
@@ -139,16 +165,20 @@ def check_rl(stage, ctx) -> tuple[dict, list[dict]]:
 
 def _check_policy(stage, info: dict) -> None:
     if not card.is_causal_lm(info):
-        raise UserError(f"stage {stage.name}: policy: {origin(stage.refs['policy'])} is not a causal LM "
-                        f"({', '.join(info.get('architectures') or ['unknown'])}). Use the sft stage's output")
+        raise UserError(
+            f"stage {stage.name}: policy: {origin(stage.refs['policy'])} is not a causal LM "
+            f"({', '.join(info.get('architectures') or ['unknown'])}). Use the sft stage's output"
+        )
 
 
 def _check_scorer(stage, key: str, info: dict, where: str) -> None:
     if not card.is_scorer(info):
         head = (info.get("head") or {}).get("shape") or info.get("num_labels")
-        raise UserError(f"stage {stage.name}: {key}: {where} is not a reward model (one-output score head): "
-                        f"{', '.join(info.get('architectures') or ['unknown'])}, head {head}. "
-                        "Train one with a reward stage")
+        raise UserError(
+            f"stage {stage.name}: {key}: {where} is not a reward model (one-output score head): "
+            f"{', '.join(info.get('architectures') or ['unknown'])}, head {head}. "
+            "Train one with a reward stage"
+        )
 
 
 def check_model_tokenizer(stage, ctx, tokenizer, key: str = "model") -> None:
@@ -159,13 +189,21 @@ def check_model_tokenizer(stage, ctx, tokenizer, key: str = "model") -> None:
     info = card.read(ctx.ref(ref))
     mine = card.tokenizer_fingerprint(tokenizer)
     if info and info.get("tokenizer_fingerprint") not in (None, mine):
-        raise UserError(f"stage {stage.name}: tokenizer: {origin(stage.refs['tokenizer'])} (fingerprint {mine}) is "
-                        f"not the tokenizer {key}: {origin(ref)} was trained with (fingerprint "
-                        f"{info['tokenizer_fingerprint']}). Drop tokenizer: to use the model's own")
+        raise UserError(
+            f"stage {stage.name}: tokenizer: {origin(stage.refs['tokenizer'])} (fingerprint {mine}) is "
+            f"not the tokenizer {key}: {origin(ref)} was trained with (fingerprint "
+            f"{info['tokenizer_fingerprint']}). Drop tokenizer: to use the model's own"
+        )
 
 
-def check_prompt_lengths(stage, lengths: list[int], window: int | None, response_length: int, source: str,
-                         length_key: str = "response_length") -> None:
+def check_prompt_lengths(
+    stage,
+    lengths: list[int],
+    window: int | None,
+    response_length: int,
+    source: str,
+    length_key: str = "response_length",
+) -> None:
     """Prompt plus response must fit the context window; say so before training if the longest does not.
     `length_key` is the train: field that sets the response length (max_completion_length for rloo/grpo)."""
     if not window or not lengths:
@@ -173,9 +211,11 @@ def check_prompt_lengths(stage, lengths: list[int], window: int | None, response
     longest = max(lengths)
     if longest + response_length > window:
         n = sum(1 for n in lengths if n + response_length > window)
-        raise UserError(f"stage {stage.name}: {source}: prompts longer than the context window: {n} prompt(s) up to "
-                        f"{longest} tokens + {length_key} {response_length} > {window} tokens. Shorten or drop "
-                        f"them, or lower train.{length_key}")
+        raise UserError(
+            f"stage {stage.name}: {source}: prompts longer than the context window: {n} prompt(s) up to "
+            f"{longest} tokens + {length_key} {response_length} > {window} tokens. Shorten or drop "
+            f"them, or lower train.{length_key}"
+        )
 
 
 def check_preference_rows(dataset, source: str) -> None:
@@ -185,10 +225,12 @@ def check_preference_rows(dataset, source: str) -> None:
     need = ("prompt", "responses", "ranking") if "responses" in columns else ("chosen", "rejected")
     for n, row in enumerate(dataset):
         for column in need + (("prompt",) if "prompt" in columns else ()):
-            value = row.get(column)   # text, or a list of {role, content} messages (conversational data)
+            value = row.get(column)  # text, or a list of {role, content} messages (conversational data)
             if not value or not isinstance(value, list if column in ("responses", "ranking") else (str, list)):
-                raise UserError(f"{source}: row {n + 1}: {column!r} is missing or empty ({value!r:.40}). "
-                                f"Each preference row needs {', '.join(need)}")
+                raise UserError(
+                    f"{source}: row {n + 1}: {column!r} is missing or empty ({value!r:.40}). "
+                    f"Each preference row needs {', '.join(need)}"
+                )
 
 
 def preference_check(stage):

@@ -14,17 +14,28 @@ def apply_policy(stage, split_name: str, split, lengths: list[int], limit: int, 
     line (policy `error`); returns the split and how many rows were over."""
     over = [i for i, n in enumerate(lengths) if n > limit]
     if over and policy == "error":
-        raise UserError(f"stage {stage.name}: {len(over)} of {len(lengths)} {split_name} rows are longer than max_length "
-                        f"{limit} tokens (the first: row {over[0] + 1} of the split, {lengths[over[0]]} tokens). Raise "
-                        "train.max_length, or set long_rows: truncate or long_rows: drop on the stage")
+        raise UserError(
+            f"stage {stage.name}: {len(over)} of {len(lengths)} {split_name} rows are longer than max_length "
+            f"{limit} tokens (the first: row {over[0] + 1} of the split, {lengths[over[0]]} tokens). Raise "
+            "train.max_length, or set long_rows: truncate or long_rows: drop on the stage"
+        )
     if over and policy == "drop":
         gone = set(over)
         split = split.select([i for i in range(len(lengths)) if i not in gone])
     return split, len(over)
 
 
-def counts(stage, split_name: str, rows_in: int, rows_out: int, over: int, policy: str, limit: int,
-           target_total: int | None = None, target_kept: int | None = None) -> dict:
+def counts(
+    stage,
+    split_name: str,
+    rows_in: int,
+    rows_out: int,
+    over: int,
+    policy: str,
+    limit: int,
+    target_total: int | None = None,
+    target_kept: int | None = None,
+) -> dict:
     """The split's figures (metrics keys prefixed by the split, train unprefixed); a terminal line when rows were
     cut or dropped. Rows the trainer drops itself (e.g. nothing left to learn after truncation) count as dropped."""
     dropped = rows_in - rows_out
@@ -32,8 +43,11 @@ def counts(stage, split_name: str, rows_in: int, rows_out: int, over: int, polic
     kept = round(target_kept / target_total, 4) if target_total else None
     if truncated or dropped:
         share = f"; {100 * kept:.0f}% of target tokens kept" if kept is not None else ""
-        print(f"[{stage.name}] {split_name}: {over} of {rows_in} rows longer than max_length {limit} tokens: "
-              f"{truncated} truncated, {dropped} dropped (long_rows: {policy}){share}", file=sys.stderr)
+        print(
+            f"[{stage.name}] {split_name}: {over} of {rows_in} rows longer than max_length {limit} tokens: "
+            f"{truncated} truncated, {dropped} dropped (long_rows: {policy}){share}",
+            file=sys.stderr,
+        )
     prefix = "" if split_name == "train" else f"{split_name}_"
     figures = {"rows_in": rows_in, "rows_truncated": truncated, "rows_dropped": dropped, "target_tokens_kept": kept}
     return {prefix + key: value for key, value in figures.items() if value is not None}

@@ -12,7 +12,7 @@ from pathlib import Path
 from hfpipeline.errors import UserError
 
 FILE = "run.lock"
-UNWRITTEN_GRACE_S = 10   # a lock file still empty after this long was left by a process killed while creating it
+UNWRITTEN_GRACE_S = 10  # a lock file still empty after this long was left by a process killed while creating it
 
 
 def acquire(run_dir: Path) -> Path:
@@ -25,9 +25,11 @@ def acquire(run_dir: Path) -> Path:
         except FileExistsError:
             holder = read(path)
             if not stale(holder, path):
-                raise UserError(f"{run_dir} is in use by pid {holder.get('pid', '?')} on {holder.get('host', '?')} "
-                                f"since {_when(holder.get('started'))}. Wait for that run, or set "
-                                "output_dir=ANOTHER_DIR") from None
+                raise UserError(
+                    f"{run_dir} is in use by pid {holder.get('pid', '?')} on {holder.get('host', '?')} "
+                    f"since {_when(holder.get('started'))}. Wait for that run, or set "
+                    "output_dir=ANOTHER_DIR"
+                ) from None
             _take_over(path, holder)
             continue
         with os.fdopen(fd, "w") as f:
@@ -65,14 +67,14 @@ def alive(holder: dict) -> bool:
         return False
     except PermissionError:
         return True
-    try:   # a killed child not yet reaped by its parent is a zombie: gone for our purposes
+    try:  # a killed child not yet reaped by its parent is a zombie: gone for our purposes
         return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
     except OSError:
         return True
 
 
 def stale(holder: dict, path: Path) -> bool:
-    if not holder:   # empty or half-written: stale once its creator had time to finish writing it
+    if not holder:  # empty or half-written: stale once its creator had time to finish writing it
         try:
             return time.time() - path.stat().st_mtime > UNWRITTEN_GRACE_S
         except FileNotFoundError:
@@ -81,9 +83,13 @@ def stale(holder: dict, path: Path) -> bool:
 
 
 def _take_over(path: Path, holder: dict) -> None:
-    print(f"{path}: taking over the stale lock of pid {holder.get('pid', '?')} on {holder.get('host', '?')} "
-          "(that process is gone)", file=sys.stderr, flush=True)
-    try:   # rename, not unlink: of two runs taking over at once, only one moves the stale file away
+    print(
+        f"{path}: taking over the stale lock of pid {holder.get('pid', '?')} on {holder.get('host', '?')} "
+        "(that process is gone)",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:  # rename, not unlink: of two runs taking over at once, only one moves the stale file away
         os.rename(path, path.with_name(f".{FILE}.stale.{os.getpid()}"))
         path.with_name(f".{FILE}.stale.{os.getpid()}").unlink()
     except FileNotFoundError:

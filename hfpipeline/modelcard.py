@@ -19,7 +19,7 @@ LOADERS = {
     kinds.SEQ2SEQ: ("AutoModelForSeq2SeqLM", "text2text-generation"),
 }
 PEFT_AUTOS = ("AutoPeftModelForCausalLM", "AutoPeftModelForSequenceClassification", "AutoPeftModelForSeq2SeqLM")
-TASK_TAGS = {"summarize": "summarization", "translate": "translation"}   # a seq2seq stage's task: option
+TASK_TAGS = {"summarize": "summarization", "translate": "translation"}  # a seq2seq stage's task: option
 USES = {
     "tokenizer": "Tokenize text for the models trained after it; its vocabulary fits the data it learned from.",
     "pretrain": "A starting point for fine-tuning (sft, classify, ...): it predicts text like its training corpus.",
@@ -31,9 +31,11 @@ USES = {
     "seq2seq": "Turn a source text into a target text (summary or translation) like its training pairs.",
     "sample": "A labelling batch: K responses per prompt for `hfpipeline label`; not a model.",
 }
-LIMITS = ("Trained by an hfpipeline recipe; the demo recipes train tiny models on small demo datasets, which "
-          "show that the chain works, not a usable model. Its metrics come only from the held-out share "
-          "of the data above. It was not evaluated for bias, safety or factual accuracy: do so before any real use.")
+LIMITS = (
+    "Trained by an hfpipeline recipe; the demo recipes train tiny models on small demo datasets, which "
+    "show that the chain works, not a usable model. Its metrics come only from the held-out share "
+    "of the data above. It was not evaluated for bias, safety or factual accuracy: do so before any real use."
+)
 
 
 def write(stage, recipe, stage_dir: Path, metrics: dict) -> Path:
@@ -55,7 +57,7 @@ def render(stage, recipe, stage_dir: Path, metrics: dict) -> str:
     data = ModelCardData(
         library_name="transformers" if auto_class else None,
         pipeline_tag=TASK_TAGS.get(stage.options.get("task"), pipeline_tag) if auto_class else None,
-        base_model=base.get("hub") if base else None,   # Hub metadata only holds Hub ids
+        base_model=base.get("hub") if base else None,  # Hub metadata only holds Hub ids
         datasets=[hub_data] if hub_data else None,
         tags=["hfpipeline", stage.kind] + (["peft", "lora"] if stage.peft else []),
         model_name=f"{recipe.name}/{stage.name}",
@@ -110,19 +112,24 @@ def _snippet(product: str, stage_dir: Path) -> str:
         return f'from datasets import load_dataset\n\nbatch = load_dataset("json", data_files="{path}/batch.jsonl")'
     auto = LOADERS[product][0]
     tokenizer = f'tokenizer = AutoTokenizer.from_pretrained("{path}")'
-    if (stage_dir / "adapter_config.json").is_file():   # LoRA adapters: peft loads the base model and applies them
+    if (stage_dir / "adapter_config.json").is_file():  # LoRA adapters: peft loads the base model and applies them
         peft_auto = auto.replace("AutoModel", "AutoPeftModel")
         peft_auto = peft_auto if peft_auto in PEFT_AUTOS else "AutoPeftModel"
-        return (f"from peft import {peft_auto}\nfrom transformers import AutoTokenizer\n\n"
-                f'model = {peft_auto}.from_pretrained("{path}")\n{tokenizer}')
+        return (
+            f"from peft import {peft_auto}\nfrom transformers import AutoTokenizer\n\n"
+            f'model = {peft_auto}.from_pretrained("{path}")\n{tokenizer}'
+        )
     note = "  # hfpipeline.json beside it records the head, labels, prompt format" if card.read(stage_dir) else ""
-    return (f"from transformers import {auto}, AutoTokenizer\n\n"
-            f'model = {auto}.from_pretrained("{path}"){note}\n{tokenizer}')
+    return (
+        f'from transformers import {auto}, AutoTokenizer\n\nmodel = {auto}.from_pretrained("{path}"){note}\n{tokenizer}'
+    )
 
 
 def note_merged(card_file: Path, out: Path, auto_class: str) -> None:
     """Copy a LoRA stage's card to its merged export, saying how the merged checkpoint loads."""
     text = Path(card_file).read_text(encoding="utf-8")
-    note = (f"## Exported\n\nThis folder holds the LoRA adapters merged into the base model (`hfpipeline export`): "
-            f"load it with `{auto_class}.from_pretrained(FOLDER)`, no peft needed.\n")
+    note = (
+        f"## Exported\n\nThis folder holds the LoRA adapters merged into the base model (`hfpipeline export`): "
+        f"load it with `{auto_class}.from_pretrained(FOLDER)`, no peft needed.\n"
+    )
     write_text_atomic(out, text.rstrip() + "\n\n" + note)

@@ -23,7 +23,9 @@ def stage_tokenizer(stage, ctx, model_key: str = "model"):
     """The stage's tokenizer: its `tokenizer:` ref, else the one saved with its model."""
     ref = stage.refs.get("tokenizer") or stage.refs.get(model_key)
     if ref is None or "config" in ref:
-        raise UserError(f"stage {stage.name}: a model built from_config needs tokenizer: (a tokenizer stage, folder or Hub id)")
+        raise UserError(
+            f"stage {stage.name}: a model built from_config needs tokenizer: (a tokenizer stage, folder or Hub id)"
+        )
     return load_tokenizer(ctx.ref(ref), trust_remote_code=ref.get("trust_remote_code", False))
 
 
@@ -36,8 +38,13 @@ def build_model(auto_cls, ref: dict, ctx, tokenizer, **kwargs):
         model_type = cfg.pop("model_type")
         config = AutoConfig.for_model(model_type, **_token_ids(model_type, tokenizer), **cfg, **kwargs)
         return auto_cls.from_config(config)
-    return load_model(auto_cls, ctx.ref(ref), trust_remote_code=ref.get("trust_remote_code", False),
-                      revision=ref.get("revision"), **kwargs)
+    return load_model(
+        auto_cls,
+        ctx.ref(ref),
+        trust_remote_code=ref.get("trust_remote_code", False),
+        revision=ref.get("revision"),
+        **kwargs,
+    )
 
 
 def load_model(auto_cls, path: str, trust_remote_code: bool = False, revision: str | None = None, **kwargs):
@@ -48,7 +55,9 @@ def load_model(auto_cls, path: str, trust_remote_code: bool = False, revision: s
         base = PeftConfig.from_pretrained(path).base_model_name_or_path
         model = load_model(auto_cls, base, trust_remote_code, **kwargs)
         merged = PeftModel.from_pretrained(model, path).merge_and_unload()
-        merged.name_or_path = merged.config._name_or_path = path   # adapters stacked on top must name this folder as base
+        merged.name_or_path = merged.config._name_or_path = (
+            path  # adapters stacked on top must name this folder as base
+        )
         return merged
     try:
         return auto_cls.from_pretrained(path, trust_remote_code=trust_remote_code, revision=revision, **kwargs)
@@ -63,19 +72,28 @@ def _token_ids(model_type: str, tokenizer) -> dict:
     from transformers import AutoConfig
 
     default = AutoConfig.for_model(model_type)
-    ours = {"pad": tokenizer.pad_token_id,
-            "bos": tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.cls_token_id,
-            "eos": tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.sep_token_id}
+    ours = {
+        "pad": tokenizer.pad_token_id,
+        "bos": tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.cls_token_id,
+        "eos": tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.sep_token_id,
+    }
     ids = {"vocab_size": len(tokenizer), **{f"{role}_token_id": ours[role] for role in ours}}
     for key in ("decoder_start_token_id", "forced_bos_token_id", "forced_eos_token_id"):
         value = getattr(default, key, None)
-        role = next((r for r in ("eos", "pad", "bos") if value is not None and value == getattr(default, f"{r}_token_id", None)), None)
+        role = next(
+            (
+                r
+                for r in ("eos", "pad", "bos")
+                if value is not None and value == getattr(default, f"{r}_token_id", None)
+            ),
+            None,
+        )
         if role is not None:
             ids[key] = ours[role]
         elif value is not None:
-            ids[key] = None   # an id of the family's own vocabulary, meaningless with ours
+            ids[key] = None  # an id of the family's own vocabulary, meaningless with ours
     if default.is_encoder_decoder and ids.get("decoder_start_token_id") is None:
-        ids["decoder_start_token_id"] = ours["pad"]   # T5's convention
+        ids["decoder_start_token_id"] = ours["pad"]  # T5's convention
     return ids
 
 
@@ -101,4 +119,8 @@ def save(model, tokenizer, out_dir: Path, **extra) -> None:
 
 def label_config(names: list[str]) -> dict:
     """Config values that give a model len(names) labels with these names."""
-    return {"num_labels": len(names), "id2label": dict(enumerate(names)), "label2id": {n: i for i, n in enumerate(names)}}
+    return {
+        "num_labels": len(names),
+        "id2label": dict(enumerate(names)),
+        "label2id": {n: i for i, n in enumerate(names)},
+    }

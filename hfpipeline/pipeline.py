@@ -20,16 +20,17 @@ from hfpipeline.training import FACTS
 @dataclass
 class Context:
     """What a stage runner gets besides its Stage: where things are and the recipe around it."""
+
     recipe: Recipe
     run_dir: Path
     stage_dir: Path
-    resumable: bool = True   # the kind resumes from checkpoints (kinds.Kind.resumable)
+    resumable: bool = True  # the kind resumes from checkpoints (kinds.Kind.resumable)
 
     def ref(self, ref: dict | None) -> str | None:
         """A model/tokenizer reference as something from_pretrained takes (folder or Hub id)."""
         if ref is None:
             return None
-        if "stage" in ref:   # absolute: LoRA adapters record their base model's path, which must work from anywhere
+        if "stage" in ref:  # absolute: LoRA adapters record their base model's path, which must work from anywhere
             return str((self.run_dir / ref["stage"]).resolve())
         return str(Path(ref["dir"]).resolve()) if "dir" in ref else ref.get("hub")
 
@@ -42,6 +43,7 @@ class Terminated(KeyboardInterrupt):
 class Step:
     """What a run does with one stage: keep (done and unchanged), run (from scratch), resume (from its newest
     complete checkpoint) or skip (not selected by --only); why; and the stage's fingerprint."""
+
     stage: Stage
     action: str
     reason: str
@@ -134,7 +136,7 @@ def decide(recipe: Recipe, manifest: dict, run_dir: Path, only: str | None, over
         uses = sorted({ref["stage"] for _, ref in stage.each_ref() if ref and "stage" in ref})
         resolved = fingerprint.resolve(stage, recipe, {name: fingerprints[name] for name in uses})
         fp = fingerprint.of(resolved)
-        if only not in (None, stage.name):   # not run: what the later stages use is what its folder holds
+        if only not in (None, stage.name):  # not run: what the later stages use is what its folder holds
             fingerprints[stage.name] = old.get("fingerprint") or fp
             steps.append(Step(stage, "skip", f"not selected (--only {only})", fp, resolved))
             continue
@@ -161,7 +163,7 @@ def _decide_one(stage, old, fp, resolved, rerun, run_dir, overwrite, uses) -> tu
         problem = rundir.verify(stage_dir, old)
         return ("keep", "done already, unchanged") if problem is None else ("run", f"done but {problem}")
     what = status
-    if status == "running":   # under the lock its owner is gone; --plan may run beside a live run
+    if status == "running":  # under the lock its owner is gone; --plan may run beside a live run
         owner = old.get("owner") or {}
         where = f"pid {owner.get('pid', '?')} on {owner.get('host', '?')}"
         what = f"running now ({where})" if owner and lock.alive(owner) else f"killed ({where} is gone)"
@@ -180,12 +182,13 @@ def _check_only(recipe: Recipe, only: str | None) -> None:
 
 def _on_sigterm():
     """Make SIGTERM raise Terminated in the main thread (like Ctrl-C); return the handler it replaced."""
+
     def handler(signum, frame):
         raise Terminated()
 
     try:
         return signal.signal(signal.SIGTERM, handler)
-    except ValueError:   # not the main thread: leave signals alone
+    except ValueError:  # not the main thread: leave signals alone
         return None
 
 
@@ -196,9 +199,11 @@ def _check_inputs_done(stage: Stage, manifest: dict, run_dir: Path) -> None:
         used = rundir.entry(manifest, ref["stage"])
         problem = "is not done" if used["status"] != "done" else rundir.verify(run_dir / ref["stage"], used)
         if problem:
-            raise UserError(f"stage {stage.name}: its {key} comes from stage {ref['stage']!r}, which "
-                            f"{problem if problem == 'is not done' else 'is done but ' + problem}. "
-                            f"Run it first (hfpipeline run RECIPE --only {ref['stage']})")
+            raise UserError(
+                f"stage {stage.name}: its {key} comes from stage {ref['stage']!r}, which "
+                f"{problem if problem == 'is not done' else 'is done but ' + problem}. "
+                f"Run it first (hfpipeline run RECIPE --only {ref['stage']})"
+            )
 
 
 def _run_stage(step: Step, recipe: Recipe, run_dir: Path, manifest: dict) -> None:
@@ -217,14 +222,33 @@ def _run_stage(step: Step, recipe: Recipe, run_dir: Path, manifest: dict) -> Non
     attempts = _attempts_so_far(old, stage_dir) if resume else []
     ctx = Context(recipe=recipe, run_dir=run_dir, stage_dir=stage_dir, resumable=kind.resumable)
     _say(f"[{stage.name}] {stage.kind} ...")
-    rundir.mark(run_dir, manifest, stage.name, status="running", started=time.time(), error=None, owner=lock.owner(),
-                fingerprint=step.fingerprint, resolved=step.resolved, attempts=attempts, files=None, headline=None)
+    rundir.mark(
+        run_dir,
+        manifest,
+        stage.name,
+        status="running",
+        started=time.time(),
+        error=None,
+        owner=lock.owner(),
+        fingerprint=step.fingerprint,
+        resolved=step.resolved,
+        attempts=attempts,
+        files=None,
+        headline=None,
+    )
     start = time.time()
 
     def ended(status: str, **fields) -> None:
         done = [*attempts, {"status": status, "seconds": round(time.time() - start, 1)}]
-        rundir.mark(run_dir, manifest, stage.name, status=status, attempts=done,
-                    seconds=round(sum(a["seconds"] for a in done), 1), **fields)
+        rundir.mark(
+            run_dir,
+            manifest,
+            stage.name,
+            status=status,
+            attempts=done,
+            seconds=round(sum(a["seconds"] for a in done), 1),
+            **fields,
+        )
 
     try:
         metrics = _run_runner(importlib.import_module(kind.runner), stage, ctx)
@@ -238,10 +262,14 @@ def _run_stage(step: Step, recipe: Recipe, run_dir: Path, manifest: dict) -> Non
     if dist.is_main():
         rundir.write_metrics(stage_dir, metrics)
         modelcard.write(stage, recipe, stage_dir, metrics)
-    ended("done", finished=time.time(), headline=_headline(kind, metrics),
-          files=rundir.record_files(stage_dir, stage.kind) if dist.is_main() else None,
-          **({"distributed": dist.describe()} if kind.config else {}),
-          **{k: metrics[k] for k in (*FACTS, "train_steps") if k in metrics})
+    ended(
+        "done",
+        finished=time.time(),
+        headline=_headline(kind, metrics),
+        files=rundir.record_files(stage_dir, stage.kind) if dist.is_main() else None,
+        **({"distributed": dist.describe()} if kind.config else {}),
+        **{k: metrics[k] for k in (*FACTS, "train_steps") if k in metrics},
+    )
 
 
 def _attempts_so_far(old: dict, stage_dir: Path) -> list[dict]:

@@ -10,13 +10,28 @@ from hfpipeline.card import DECODER_TYPES
 from hfpipeline.errors import RecipeErrors
 from hfpipeline.kinds import CAUSAL_LM, CLASSIFIER, KINDS, MASKED_LM, SCORER, SEQ2SEQ, output_of
 
-TIMEOUT_S = 10   # one Hub metadata call per reference, online
-FAMILIES = {CAUSAL_LM: {"decoder"}, MASKED_LM: {"encoder"}, CLASSIFIER: {"encoder", "decoder"},
-            SCORER: {"encoder", "decoder"}, SEQ2SEQ: {"encoder-decoder"}}
+TIMEOUT_S = 10  # one Hub metadata call per reference, online
+FAMILIES = {
+    CAUSAL_LM: {"decoder"},
+    MASKED_LM: {"encoder"},
+    CLASSIFIER: {"encoder", "decoder"},
+    SCORER: {"encoder", "decoder"},
+    SEQ2SEQ: {"encoder-decoder"},
+}
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 TRAINED = ("model", "policy")
-ENCODER_TYPES = ("bert", "roberta", "distilbert", "electra", "deberta", "deberta-v2", "albert", "xlm-roberta",
-                 "modernbert", "camembert")   # the refs a stage trains: their model becomes the stage's product
+ENCODER_TYPES = (
+    "bert",
+    "roberta",
+    "distilbert",
+    "electra",
+    "deberta",
+    "deberta-v2",
+    "albert",
+    "xlm-roberta",
+    "modernbert",
+    "camembert",
+)  # the refs a stage trains: their model becomes the stage's product
 
 
 def check(recipe, stages) -> None:
@@ -61,8 +76,10 @@ def _hub(repo: str, revision: str | None, wanted: tuple) -> tuple:
         hits = [try_to_load_from_cache(repo, f, revision=revision) for f in wanted]
         path = next((h for h in hits if isinstance(h, str)), None)
         if path is None:
-            return (f"{repo}: not in the local Hugging Face cache, and HF_HUB_OFFLINE=1. Download it first "
-                    f"(hf download {repo}) or unset HF_HUB_OFFLINE"), None
+            return (
+                f"{repo}: not in the local Hugging Face cache, and HF_HUB_OFFLINE=1. Download it first "
+                f"(hf download {repo}) or unset HF_HUB_OFFLINE"
+            ), None
         return None, _read(Path(path)) if path.endswith("config.json") and "adapter" not in path else None
     from huggingface_hub import HfApi
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
@@ -70,12 +87,12 @@ def _hub(repo: str, revision: str | None, wanted: tuple) -> tuple:
     try:
         info = HfApi().model_info(repo, revision=revision, timeout=TIMEOUT_S)
     except GatedRepoError:
-        return None, None   # it exists; access is the loader's business
+        return None, None  # it exists; access is the loader's business
     except RepositoryNotFoundError:
         return f"{repo}: no such model on the Hugging Face Hub (or it is private: log in with hf auth login)", None
     except RevisionNotFoundError:
         return f"{repo}: no revision {revision!r} on the Hub", None
-    except Exception:   # noqa: BLE001 - no network or a Hub hiccup: the loader will say more; do not block the run
+    except Exception:  # noqa: BLE001 - no network or a Hub hiccup: the loader will say more; do not block the run
         return None, None
     return None, getattr(info, "config", None)
 
@@ -90,8 +107,10 @@ def _family_problem(stage, key: str, config: dict | None) -> str | None:
     if family is None or not allowed or family in allowed:
         return None
     arch = ((config or {}).get("architectures") or [(config or {}).get("model_type")])[0]
-    return (f"{arch} is {_a(family)} model; a {stage.kind} stage's {key} must be "
-            f"{' or '.join(_a(f) for f in sorted(allowed))} model")
+    return (
+        f"{arch} is {_a(family)} model; a {stage.kind} stage's {key} must be "
+        f"{' or '.join(_a(f) for f in sorted(allowed))} model"
+    )
 
 
 def _a(word: str) -> str:
@@ -118,9 +137,12 @@ def _ref_lines(recipe) -> dict:
 
     _, lines, _ = _read_yaml(Path(recipe.source))
     names = [s.get("name") if isinstance(s, dict) else None for s in recipe.raw.get("stages") or []]
-    return {(name, path[2]): line for path, line in lines.items()
-            if len(path) == 3 and path[0] == "stages" and isinstance(path[1], int) and path[1] < len(names)
-            for name in [names[path[1]]]}
+    return {
+        (name, path[2]): line
+        for path, line in lines.items()
+        if len(path) == 3 and path[0] == "stages" and isinstance(path[1], int) and path[1] < len(names)
+        for name in [names[path[1]]]
+    }
 
 
 def _read(path: Path) -> dict | None:

@@ -23,20 +23,20 @@ from hfpipeline.schema import check_range, check_value, config_fields, config_re
 
 TOP_KEYS = {"name": "str", "seed": "int", "output_dir": "str", "defaults": "dict", "stages": "list"}
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
-MAX_STEPS = 10_000_000   # more optimizer steps than this from epochs x rows: warned about as a likely typo
-MAX_NODES = 100_000   # YAML values after alias expansion: real recipes hold hundreds
-SECRET = re.compile(r"token(?!izer|s\b|_id)|password|secret", re.IGNORECASE)   # hub_token, not tokenizer:
-SECRET_VALUE = re.compile(r"'[^']*'|\"[^\"]*\"")   # quoted values in a message (a token is text)
+MAX_STEPS = 10_000_000  # more optimizer steps than this from epochs x rows: warned about as a likely typo
+MAX_NODES = 100_000  # YAML values after alias expansion: real recipes hold hundreds
+SECRET = re.compile(r"token(?!izer|s\b|_id)|password|secret", re.IGNORECASE)  # hub_token, not tokenizer:
+SECRET_VALUE = re.compile(r"'[^']*'|\"[^\"]*\"")  # quoted values in a message (a token is text)
 TOKENIZER_SET = ("vocab_size", "pad_token_id", "bos_token_id", "eos_token_id", "decoder_start_token_id")
-BYTE_ALPHABET = 256   # byte-level BPE always keeps the 256 byte tokens, whatever vocab_size says
+BYTE_ALPHABET = 256  # byte-level BPE always keeps the 256 byte tokens, whatever vocab_size says
 
 
 @dataclass
 class Stage:
     name: str
     kind: str
-    refs: dict          # ref key -> {"stage": name} | {"dir": path} | {"hub": id} | {"config": {...}}
-                        # (a list of those for a ref the kind lets list several models: kinds.Kind.many)
+    refs: dict  # ref key -> {"stage": name} | {"dir": path} | {"hub": id} | {"config": {...}}
+    # (a list of those for a ref the kind lets list several models: kinds.Kind.many)
     data: dict | None
     train: dict
     peft: dict | None
@@ -54,9 +54,9 @@ class Recipe:
     output_dir: str
     defaults: dict
     stages: list[Stage]
-    source: str                      # the file it came from, or "<dict>"
-    raw: dict = field(repr=False)    # the recipe as written, overrides applied
-    warnings: list[str] = field(default_factory=list)   # legal but suspicious values, file:line: key: message
+    source: str  # the file it came from, or "<dict>"
+    raw: dict = field(repr=False)  # the recipe as written, overrides applied
+    warnings: list[str] = field(default_factory=list)  # legal but suspicious values, file:line: key: message
 
     def stage(self, name: str) -> Stage:
         return next(s for s in self.stages if s.name == name)
@@ -86,8 +86,10 @@ def load_recipe(source: str | Path | dict, overrides: list[str] | dict | None = 
 def redact(obj):
     """A copy of `obj` with the value of every key naming a token, password or secret replaced by ***."""
     if isinstance(obj, dict):
-        return {k: "***" if isinstance(k, str) and SECRET.search(k) and v not in (None, "") else redact(v)
-                for k, v in obj.items()}
+        return {
+            k: "***" if isinstance(k, str) and SECRET.search(k) and v not in (None, "") else redact(v)
+            for k, v in obj.items()
+        }
     if isinstance(obj, list):
         return [redact(v) for v in obj]
     return obj
@@ -139,17 +141,24 @@ def _check_size(node, name: str) -> None:
         if id(n) in sizes:
             return sizes[id(n)]
         if id(n) in open_:
-            raise UserError(f"{name}:{n.start_mark.line + 1}: invalid YAML: an alias refers to the node that "
-                            "contains it (a structure inside itself)")
+            raise UserError(
+                f"{name}:{n.start_mark.line + 1}: invalid YAML: an alias refers to the node that "
+                "contains it (a structure inside itself)"
+            )
         open_.add(id(n))
-        children = (c for pair in n.value for c in pair) if isinstance(n, yaml.MappingNode) else (
-            n.value if isinstance(n, yaml.SequenceNode) else ())
+        children = (
+            (c for pair in n.value for c in pair)
+            if isinstance(n, yaml.MappingNode)
+            else (n.value if isinstance(n, yaml.SequenceNode) else ())
+        )
         total = 1
         for child in children:
             total += size(child, open_)
             if total > MAX_NODES:
-                raise UserError(f"{name}: invalid YAML: its aliases (*name) expand to more than {MAX_NODES:,} "
-                                "values. Write the values out instead")
+                raise UserError(
+                    f"{name}: invalid YAML: its aliases (*name) expand to more than {MAX_NODES:,} "
+                    "values. Write the values out instead"
+                )
         open_.discard(id(n))
         sizes[id(n)] = total
         return total
@@ -204,7 +213,7 @@ class Problems:
 
     def _where(self, path: tuple, message: str) -> str:
         if path and isinstance(path[-1], str) and SECRET.search(path[-1]):
-            message = SECRET_VALUE.sub("***", message)   # never echo a token into a terminal or a log
+            message = SECRET_VALUE.sub("***", message)  # never echo a token into a terminal or a log
         line = next((self.lines[path[:n]] for n in range(len(path), -1, -1) if path[:n] in self.lines), None)
         where = f"{self.source}:{line}" if line else self.source
         return f"{where}: {fmt_path(path) or '(recipe)'}: {message}"
@@ -230,7 +239,9 @@ def _apply_overrides(raw: dict, overrides, problems: Problems) -> None:
             names = [s.get("name") for s in raw.get("stages") or [] if isinstance(s, dict)]
             if parts[1] not in names:
                 hint = suggest(parts[1], names)
-                problems.messages.append(f"override {key}: no stage named {parts[1]!r}{hint}. Stages: {', '.join(map(str, names))}")
+                problems.messages.append(
+                    f"override {key}: no stage named {parts[1]!r}{hint}. Stages: {', '.join(map(str, names))}"
+                )
                 continue
             target, parts = raw["stages"][names.index(parts[1])], parts[2:]
         for part in parts[:-1]:
@@ -291,10 +302,16 @@ def _validate(raw: dict, problems: Problems) -> Recipe:
     seen: list[str] = []
     all_names = [s.get("name") for s in stages if isinstance(s, dict)]
     parsed = [_validate_stage(s, i, seen, all_names, problems, default_train) for i, s in enumerate(stages)]
-    check_stage_refs(parsed, problems.add)   # refs name the right kinds of stage (e.g. ppo reward_model: a reward stage)
-    return Recipe(name=str(name), seed=raw.get("seed", 42) if isinstance(raw.get("seed", 42), int) else 42,
-                  output_dir=str(raw.get("output_dir") or f"runs/{name}"), defaults=default_train,
-                  stages=[s for s in parsed if s], source=problems.source, raw=raw)
+    check_stage_refs(parsed, problems.add)  # refs name the right kinds of stage (e.g. ppo reward_model: a reward stage)
+    return Recipe(
+        name=str(name),
+        seed=raw.get("seed", 42) if isinstance(raw.get("seed", 42), int) else 42,
+        output_dir=str(raw.get("output_dir") or f"runs/{name}"),
+        defaults=default_train,
+        stages=[s for s in parsed if s],
+        source=problems.source,
+        raw=raw,
+    )
 
 
 def _check_output_dir(value: str, problems: Problems) -> None:
@@ -308,12 +325,15 @@ def _check_output_dir(value: str, problems: Problems) -> None:
         what = "is a file" if existing == path else f"is inside {existing}, which is a file"
         problems.add(("output_dir",), f"{value}: {what}, not a folder. Set output_dir to a folder")
     elif existing.is_dir() and not os.access(existing, os.W_OK | os.X_OK):
-        problems.add(("output_dir",), f"{value}: cannot write in {existing} (read-only or no permission). "
-                                      "Set output_dir=A_WRITABLE_FOLDER")
+        problems.add(
+            ("output_dir",),
+            f"{value}: cannot write in {existing} (read-only or no permission). Set output_dir=A_WRITABLE_FOLDER",
+        )
 
 
-def _validate_stage(raw, i: int, seen: list[str], all_names: list, problems: Problems,
-                    defaults: dict | None = None) -> Stage | None:
+def _validate_stage(
+    raw, i: int, seen: list[str], all_names: list, problems: Problems, defaults: dict | None = None
+) -> Stage | None:
     at = ("stages", i)
     if not isinstance(raw, dict):
         problems.add(at, "a stage is a mapping with name, kind, ...")
@@ -324,14 +344,20 @@ def _validate_stage(raw, i: int, seen: list[str], all_names: list, problems: Pro
     elif name in seen:
         problems.add(at + ("name",), f"duplicate stage name {name!r}. Stage names must be unique")
     if kind_name not in KINDS:
-        problems.add(at + ("kind",), f"unknown stage kind {kind_name!r}{suggest(str(kind_name), KINDS)}. Kinds: {', '.join(KINDS)}")
+        problems.add(
+            at + ("kind",),
+            f"unknown stage kind {kind_name!r}{suggest(str(kind_name), KINDS)}. Kinds: {', '.join(KINDS)}",
+        )
         seen.append(name)
         return None
     kind = KINDS[kind_name]
     allowed = stage_keys(kind)
     for key in raw:
         if key not in allowed:
-            problems.add(at + (key,), f"not a key of a {kind_name} stage{suggest(key, allowed)}. Keys: {', '.join(sorted(allowed))}")
+            problems.add(
+                at + (key,),
+                f"not a key of a {kind_name} stage{suggest(key, allowed)}. Keys: {', '.join(sorted(allowed))}",
+            )
     options = {}
     for key, spec in kind.options.items():
         if key in raw:
@@ -346,12 +372,17 @@ def _validate_stage(raw, i: int, seen: list[str], all_names: list, problems: Pro
         _check_vocab(options, at, problems)
     refs = {}
     for key in (k for k in kind.refs if k in raw):
-        many = key in kind.many and isinstance(raw[key], list)   # e.g. reward_model: [reward, other_reward]
-        refs[key] = [_check_ref(v, at + (key, n), seen, all_names, problems) for n, v in enumerate(raw[key])] \
-            if many else _check_ref(raw[key], at + (key,), seen, all_names, problems)
+        many = key in kind.many and isinstance(raw[key], list)  # e.g. reward_model: [reward, other_reward]
+        refs[key] = (
+            [_check_ref(v, at + (key, n), seen, all_names, problems) for n, v in enumerate(raw[key])]
+            if many
+            else _check_ref(raw[key], at + (key,), seen, all_names, problems)
+        )
     for key in kind.needs:
         if key not in raw:
-            problems.add(at + (key,), f"missing. A {kind_name} stage needs {key}: (an earlier stage, a local folder or a Hub id)")
+            problems.add(
+                at + (key,), f"missing. A {kind_name} stage needs {key}: (an earlier stage, a local folder or a Hub id)"
+            )
     train = raw.get("train") or {}
     if not isinstance(train, dict):
         problems.add(at + ("train",), f"expected a mapping of {kind.config_name} fields")
@@ -366,8 +397,7 @@ def _validate_stage(raw, i: int, seen: list[str], all_names: list, problems: Pro
             problems.add(at + ("peft",), "expected a mapping of LoraConfig fields, e.g. {r: 8, lora_alpha: 16}")
     block_size = raw.get("block_size") if kind_name == "pretrain" else None
     stats: dict = {}
-    data = data_refs.check_block(raw.get("data"), kind, at + ("data",), problems.add, problems.warn, block_size,
-                                 stats)
+    data = data_refs.check_block(raw.get("data"), kind, at + ("data",), problems.add, problems.warn, block_size, stats)
     if kind.config and stats.get("rows") and not problems.messages:
         _warn_steps(stats["rows"], {**(defaults or {}), **train}, at + ("train",), problems)
     if data is None and kind_name not in RL_KINDS and "data" not in raw:
@@ -379,11 +409,11 @@ def _validate_stage(raw, i: int, seen: list[str], all_names: list, problems: Pro
 def _check_fields(values: dict, config: str, at: tuple, problems: Problems) -> None:
     """Check keys and value types against a config class's fields."""
     fields = config_fields(config)
-    if fields is None:   # the installed libraries lack the class (PPOConfig on TRL >= 1.13): handoff says so
+    if fields is None:  # the installed libraries lack the class (PPOConfig on TRL >= 1.13): handoff says so
         return
     for key, value in values.items():
         if value is False and "no" in fields.get(key, {}).get("choices", ()):
-            values[key] = value = "no"   # YAML 1.1 reads `eval_strategy: no` as false
+            values[key] = value = "no"  # YAML 1.1 reads `eval_strategy: no` as false
         if key not in fields:
             problems.add(at + (key,), f"not a field of {config}{suggest(key, fields)}")
         elif (msg := check_value(value, fields[key])) is not None:
@@ -391,7 +421,7 @@ def _check_fields(values: dict, config: str, at: tuple, problems: Problems) -> N
         else:
             problems.check(value, config, at + (key,))
             if fields[key]["type"] == "float" and isinstance(value, str):
-                values[key] = float(value)   # YAML reads 1e-4 as a string; the field wants a float
+                values[key] = float(value)  # YAML reads 1e-4 as a string; the field wants a float
 
 
 def _check_mapping(value, spec: dict, at: tuple, problems: Problems) -> None:
@@ -441,12 +471,18 @@ def _check_config_ref(value: dict, at: tuple, problems: Problems) -> dict | None
         if not isinstance(value["path"], str):
             problems.add(at + ("path",), "expected a folder or Hub id")
             return None
-        return {"dir" if Path(value["path"]).is_dir() else "hub": value["path"],
-                **{k: value[k] for k in ("trust_remote_code", "revision") if k in value}}
+        return {
+            "dir" if Path(value["path"]).is_dir() else "hub": value["path"],
+            **{k: value[k] for k in ("trust_remote_code", "revision") if k in value},
+        }
     model_type = value.get("from_config")
     types = model_config_keys()
     if model_type not in types:
-        problems.add(at + ("from_config",), f"{model_type!r} is not a supported tiny-model type{suggest(str(model_type), types)}. Types: {', '.join(types)}")
+        problems.add(
+            at + ("from_config",),
+            f"{model_type!r} is not a supported tiny-model type{suggest(str(model_type), types)}. "
+            f"Types: {', '.join(types)}",
+        )
         return None
     for key in extra:
         if key in TOKENIZER_SET:
@@ -462,8 +498,15 @@ def _check_config_ref(value: dict, at: tuple, problems: Problems) -> dict | None
 
 def _warn_steps(rows: int, train: dict, at: tuple, problems: Problems) -> None:
     """Warn when num_train_epochs x rows asks for more than MAX_STEPS optimizer steps (a typo, surely)."""
-    numbers = {k: train.get(k, d) for k, d in (("num_train_epochs", 3), ("per_device_train_batch_size", 8),
-                                                ("gradient_accumulation_steps", 1), ("max_steps", -1))}
+    numbers = {
+        k: train.get(k, d)
+        for k, d in (
+            ("num_train_epochs", 3),
+            ("per_device_train_batch_size", 8),
+            ("gradient_accumulation_steps", 1),
+            ("max_steps", -1),
+        )
+    }
     try:
         epochs, batch, accumulation, max_steps = (float(v) for v in numbers.values())
     except (TypeError, ValueError):
@@ -471,22 +514,31 @@ def _warn_steps(rows: int, train: dict, at: tuple, problems: Problems) -> None:
     batch *= accumulation
     steps = math.ceil(rows / max(batch, 1)) * epochs
     if max_steps <= 0 and steps > MAX_STEPS and check_range(epochs, "train", "num_train_epochs")[1] is None:
-        problems.warn(at + ("num_train_epochs",), f"{epochs:g} epochs of {rows:,} rows at batch {batch:g} is about "
-                                                  f"{steps:,.0f} steps, more than {MAX_STEPS:,}. Is it a typo?")
+        problems.warn(
+            at + ("num_train_epochs",),
+            f"{epochs:g} epochs of {rows:,} rows at batch {batch:g} is about "
+            f"{steps:,.0f} steps, more than {MAX_STEPS:,}. Is it a typo?",
+        )
 
 
 def _check_vocab(options: dict, at: tuple, problems: Problems) -> None:
     """A tokenizer's vocabulary must hold its special tokens and more; byte-level BPE silently keeps 256 bytes."""
-    from hfpipeline.stages.tokenizer import SPECIALS   # a light module: its libraries load when it runs
+    from hfpipeline.stages.tokenizer import SPECIALS  # a light module: its libraries load when it runs
 
     size, kind = options.get("vocab_size"), options.get("type", "bpe")
     if not isinstance(size, int) or isinstance(size, bool) or size < 1 or kind not in SPECIALS:
         return
     specials = len(set(SPECIALS[kind].values()))
     if size <= specials:
-        problems.add(at + ("vocab_size",), f"{size} is too small for a {kind} tokenizer: its {specials} special "
-                                           f"tokens leave no room for text. Use >= {specials + 1}")
+        problems.add(
+            at + ("vocab_size",),
+            f"{size} is too small for a {kind} tokenizer: its {specials} special "
+            f"tokens leave no room for text. Use >= {specials + 1}",
+        )
     elif kind == "bpe" and size < BYTE_ALPHABET + specials:
-        problems.warn(at + ("vocab_size",), f"{size} is below byte-level BPE's {BYTE_ALPHABET} byte tokens + "
-                                            f"{specials} special tokens: the vocabulary will hold "
-                                            f"{BYTE_ALPHABET + specials}")
+        problems.warn(
+            at + ("vocab_size",),
+            f"{size} is below byte-level BPE's {BYTE_ALPHABET} byte tokens + "
+            f"{specials} special tokens: the vocabulary will hold "
+            f"{BYTE_ALPHABET + specials}",
+        )

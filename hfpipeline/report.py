@@ -26,18 +26,20 @@ COMPARISONS = {
     "eval loss": (("before", "eval_loss_before"), ("after", "eval_loss")),
     "held-out reward": (("SFT policy", "mean_reward_sft"), ("tuned policy", "mean_reward")),
 }
-BASELINE_PREFIX = "lead_"   # seq2seq: rougeL beside lead_rougeL (the first sentences of the source as summary)
-NOISE = ("_runtime", "_per_second", "total_flos")   # timing counters left out of the metric tables
-OUTPUT_FILES = ("samples.jsonl", "predictions.jsonl", "batch.jsonl", "README.md")   # linked from the report
+BASELINE_PREFIX = "lead_"  # seq2seq: rougeL beside lead_rougeL (the first sentences of the source as summary)
+NOISE = ("_runtime", "_per_second", "total_flos")  # timing counters left out of the metric tables
+OUTPUT_FILES = ("samples.jsonl", "predictions.jsonl", "batch.jsonl", "README.md")  # linked from the report
 
 
 def after_run(run_dir: Path) -> None:
     """Write the report at the end of `hfpipeline run`; a plotting failure must not fail a finished run."""
     try:
         print(f"report: {write(run_dir)}", file=sys.stderr)
-    except Exception as e:   # the run's models and metrics are saved; the report can be rebuilt with `report`
-        print(f"report: not written ({type(e).__name__}: {e}); rebuild it with: hfpipeline report {run_dir}",
-              file=sys.stderr)
+    except Exception as e:  # the run's models and metrics are saved; the report can be rebuilt with `report`
+        print(
+            f"report: not written ({type(e).__name__}: {e}); rebuild it with: hfpipeline report {run_dir}",
+            file=sys.stderr,
+        )
 
 
 def write(run_dir: Path) -> Path:
@@ -45,9 +47,18 @@ def write(run_dir: Path) -> Path:
     run_dir = Path(run_dir)
     manifest = rundir.read_manifest(run_dir)
     (run_dir / PLOTS).mkdir(exist_ok=True)
-    lines = [f"# Run `{manifest.get('name')}`", "", f"{run_dir} — seed {manifest.get('seed')}, started "
-             f"{_when(manifest.get('created'))}", "", "## Summary", "", "```",
-             rundir.summary_table(manifest, [s["name"] for s in manifest["stages"]]), "```", ""]
+    lines = [
+        f"# Run `{manifest.get('name')}`",
+        "",
+        f"{run_dir} — seed {manifest.get('seed')}, started {_when(manifest.get('created'))}",
+        "",
+        "## Summary",
+        "",
+        "```",
+        rundir.summary_table(manifest, [s["name"] for s in manifest["stages"]]),
+        "```",
+        "",
+    ]
     for stage in manifest["stages"]:
         lines += _stage_section(run_dir, stage)
     lines += ["## Versions", "", "| package | version |", "|---|---|"]
@@ -75,8 +86,11 @@ def _stage_section(run_dir: Path, stage: dict) -> list[str]:
 
 def metrics_table(metrics: dict) -> str:
     """The stage's scalar metrics as a markdown table ('' when there are none)."""
-    rows = [f"| {k} | {_fmt(v)} |" for k, v in metrics.items()
-            if isinstance(v, (int, float, str)) and not isinstance(v, bool) and not k.endswith(NOISE)]
+    rows = [
+        f"| {k} | {_fmt(v)} |"
+        for k, v in metrics.items()
+        if isinstance(v, (int, float, str)) and not isinstance(v, bool) and not k.endswith(NOISE)
+    ]
     return "\n".join(["| metric | value |", "|---|---|", *rows]) if rows else ""
 
 
@@ -93,8 +107,11 @@ def panels(folder: Path, metrics: dict) -> list[tuple]:
     for title, bars in COMPARISONS.items():
         if all(_number(metrics.get(key)) for _, key in bars):
             out.append(("bars", title, {label: metrics[key] for label, key in bars}))
-    baseline = {k: (metrics[k], metrics[BASELINE_PREFIX + k]) for k in metrics
-                if _number(metrics[k]) and _number(metrics.get(BASELINE_PREFIX + k))}
+    baseline = {
+        k: (metrics[k], metrics[BASELINE_PREFIX + k])
+        for k in metrics
+        if _number(metrics[k]) and _number(metrics.get(BASELINE_PREFIX + k))
+    }
     if baseline:
         out.append(("baseline", "scores beside the lead-N baseline", baseline))
     confusion = _confusion(folder / "predictions.jsonl")
@@ -116,13 +133,14 @@ def plot_stage(folder: Path, metrics: dict, out: Path) -> Path | None:
     rows = -(-len(todo) // cols)
     fig = Figure(figsize=(4.2 * cols, 3.2 * rows))
     # fixed margins: tight_layout would measure every tick label first and doubles the drawing time
-    fig.subplots_adjust(left=0.08, right=0.97, top=1 - 0.8 / (3.2 * rows), bottom=0.7 / (3.2 * rows),
-                        wspace=0.3, hspace=0.45)
+    fig.subplots_adjust(
+        left=0.08, right=0.97, top=1 - 0.8 / (3.2 * rows), bottom=0.7 / (3.2 * rows), wspace=0.3, hspace=0.45
+    )
     axes = fig.subplots(rows, cols, squeeze=False)
     for ax, (what, title, data) in zip(axes.flat, todo):
         DRAW[what](ax, data)
         ax.set_title(title, fontsize=10)
-    for ax in list(axes.flat)[len(todo):]:
+    for ax in list(axes.flat)[len(todo) :]:
         ax.axis("off")
     fig.suptitle(folder.name)
     fig.savefig(out, dpi=80)
@@ -134,11 +152,11 @@ def _curve(ax, series) -> None:
         ax.plot(steps, values, marker="o" if len(values) < 20 else None, markersize=3, label=label)
     ax.set_xlabel("step")
     ax.legend(fontsize=8)
-    ax.locator_params(nbins=5)   # fewer ticks: most of the drawing time goes to laying out tick labels
+    ax.locator_params(nbins=5)  # fewer ticks: most of the drawing time goes to laying out tick labels
 
 
 def _bars(ax, data: dict) -> None:
-    ax.bar(list(data), list(data.values()), color=["#9aa5b1", "#3b7dd8"])   # before grey, after blue
+    ax.bar(list(data), list(data.values()), color=["#9aa5b1", "#3b7dd8"])  # before grey, after blue
     for i, v in enumerate(data.values()):
         ax.annotate(f"{v:.3g}", (i, v), ha="center", va="bottom", fontsize=8)
 
@@ -206,4 +224,3 @@ def _fmt(value) -> str:
 
 def _when(stamp) -> str:
     return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(stamp)) if stamp else "?"
-

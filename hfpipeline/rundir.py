@@ -29,30 +29,42 @@ def model_folder(path: str, kinds: tuple[str, ...] | None = None, accept=None, t
         raise UserError(f"{path}: is a file, not a model folder. Give a model folder, a run dir or RUN_DIR/STAGE")
     if p.is_dir():
         if not (card.holds_model(p) or (tokenizer_only and (p / "tokenizer_config.json").is_file())):
-            raise UserError(f"{path}: holds no model (no config.json or adapter_config.json). Give a model folder, "
-                            "a run dir or RUN_DIR/STAGE")
+            raise UserError(
+                f"{path}: holds no model (no config.json or adapter_config.json). Give a model folder, "
+                "a run dir or RUN_DIR/STAGE"
+            )
         return card.check_weights(str(p))
     if path.startswith((".", "/", "~")) or path.count("/") > 1 or Path(path.split("/")[0]).is_dir():
         raise UserError(f"{path}: no such folder")
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on") and not _cached(path):
-        raise UserError(f"{path}: no such folder, and not a model in the local Hub cache (offline: HF_HUB_OFFLINE "
-                        "is set). Give a model folder, a run dir or RUN_DIR/STAGE")
+        raise UserError(
+            f"{path}: no such folder, and not a model in the local Hub cache (offline: HF_HUB_OFFLINE "
+            "is set). Give a model folder, a run dir or RUN_DIR/STAGE"
+        )
     return path  # a Hub id
 
 
 def _from_run(run_dir: Path, kinds, accept) -> str:
     """The run's last finished stage of `kinds` holding a model (passing `accept`), said on stderr."""
     stages = [s for s in read_manifest(run_dir)["stages"] if kinds is None or s["kind"] in kinds]
-    usable = [s for s in stages if s["status"] == "done" and card.holds_model(run_dir / s["name"])
-              and (accept is None or accept(run_dir / s["name"]))]
+    usable = [
+        s
+        for s in stages
+        if s["status"] == "done"
+        and card.holds_model(run_dir / s["name"])
+        and (accept is None or accept(run_dir / s["name"]))
+    ]
     which = f"{'/'.join(kinds)} stage" if kinds else "stage"
     if not usable:
-        raise UserError(f"{run_dir}: no finished {which} holding a model in this run. Run the recipe first, "
-                        "or give RUN_DIR/STAGE")
-    if stages and stages[-1]["status"] != "done":   # e.g. mid-run: never fall back on an earlier stage silently
+        raise UserError(
+            f"{run_dir}: no finished {which} holding a model in this run. Run the recipe first, or give RUN_DIR/STAGE"
+        )
+    if stages and stages[-1]["status"] != "done":  # e.g. mid-run: never fall back on an earlier stage silently
         last = stages[-1]
-        raise UserError(f"{run_dir}: its last {which}, {last['name']!r}, is {last['status']}, not finished. Finish "
-                        f"the run, or name a finished stage: {run_dir / usable[-1]['name']}")
+        raise UserError(
+            f"{run_dir}: its last {which}, {last['name']!r}, is {last['status']}, not finished. Finish "
+            f"the run, or name a finished stage: {run_dir / usable[-1]['name']}"
+        )
     chosen = usable[-1]
     print(f"using {run_dir / chosen['name']} (the {chosen['kind']} stage)", file=sys.stderr)
     return card.check_weights(str(run_dir / chosen["name"]))
@@ -64,7 +76,7 @@ def _cached(repo_id: str) -> bool:
 
     try:
         return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
-    except ValueError:   # not a valid repo id
+    except ValueError:  # not a valid repo id
         return False
 
 
@@ -80,19 +92,27 @@ def open_run(run_dir: Path, recipe, overwrite: bool) -> dict:
     if path.exists():
         manifest = read_json(path)
         if manifest.get("name") != recipe.name and not overwrite:
-            raise UserError(f"{run_dir}: holds a run of a different recipe ({manifest.get('name')}). Pass --overwrite "
-                            "to run this one into it (its stages are re-run), or set output_dir=ANOTHER_DIR")
+            raise UserError(
+                f"{run_dir}: holds a run of a different recipe ({manifest.get('name')}). Pass --overwrite "
+                "to run this one into it (its stages are re-run), or set output_dir=ANOTHER_DIR"
+            )
     elif run_dir.exists() and set(p.name for p in run_dir.iterdir()) - {lock.FILE} and not overwrite:
-        raise UserError(f"{run_dir}: exists and is not an hfpipeline run directory. "
-                        "Pass --overwrite to write into it anyway (nothing hfpipeline did not write is deleted), "
-                        "or set output_dir=ANOTHER_DIR")
+        raise UserError(
+            f"{run_dir}: exists and is not an hfpipeline run directory. "
+            "Pass --overwrite to write into it anyway (nothing hfpipeline did not write is deleted), "
+            "or set output_dir=ANOTHER_DIR"
+        )
     else:
         manifest = {"created": time.time(), "stages": []}
     old = {s["name"]: s for s in manifest["stages"]}
     manifest.update(name=recipe.name, seed=recipe.seed, versions=versions())
-    manifest.pop("recipe_fingerprint", None)   # one hash per stage now (fingerprint.py)
-    manifest["stages"] = [old.get(s.name) if old.get(s.name, {}).get("kind") == s.kind else
-                          {"name": s.name, "kind": s.kind, "status": "pending"} for s in recipe.stages]
+    manifest.pop("recipe_fingerprint", None)  # one hash per stage now (fingerprint.py)
+    manifest["stages"] = [
+        old.get(s.name)
+        if old.get(s.name, {}).get("kind") == s.kind
+        else {"name": s.name, "kind": s.kind, "status": "pending"}
+        for s in recipe.stages
+    ]
     write_json(path, manifest)
     return manifest
 
@@ -114,7 +134,7 @@ def entry(manifest: dict, name: str) -> dict:
 
 # --- stage folders -----------------------------------------------------------------------------------------------
 
-MARKER = ".hfpipeline-stage"   # written when hfpipeline creates a stage folder: only such folders are ever deleted
+MARKER = ".hfpipeline-stage"  # written when hfpipeline creates a stage folder: only such folders are ever deleted
 
 
 def product_files(stage_dir: Path, kind_name: str) -> list[str]:
@@ -122,8 +142,11 @@ def product_files(stage_dir: Path, kind_name: str) -> list[str]:
     and its weights."""
     produced = KINDS[kind_name].produces
     head = {TOKENIZER: "tokenizer.json", BATCH: "batch.jsonl"}.get(produced, card.FILE)
-    weights = sorted(str(p.relative_to(stage_dir)) for p in stage_dir.rglob("*.safetensors")
-                     if "checkpoints" not in p.relative_to(stage_dir).parts)
+    weights = sorted(
+        str(p.relative_to(stage_dir))
+        for p in stage_dir.rglob("*.safetensors")
+        if "checkpoints" not in p.relative_to(stage_dir).parts
+    )
     return [head, *weights]
 
 
@@ -157,15 +180,22 @@ def remove_stage_dir(stage_dir: Path, stage_entry: dict | None) -> None:
     and folders holding human labels."""
     if not stage_dir.exists():
         return
-    ours = (stage_dir / MARKER).is_file() or (stage_entry and stage_entry.get("status") != "pending" and any(
-        (stage_dir / f).is_file() for f in (card.FILE, "tokenizer.json", "batch.jsonl")))
+    ours = (stage_dir / MARKER).is_file() or (
+        stage_entry
+        and stage_entry.get("status") != "pending"
+        and any((stage_dir / f).is_file() for f in (card.FILE, "tokenizer.json", "batch.jsonl"))
+    )
     if not stage_dir.is_dir() or not ours:
-        raise UserError(f"{stage_dir}: not written by hfpipeline (no {MARKER} in it), so it is not replaced. "
-                        "Move it away, or set output_dir=ANOTHER_DIR")
+        raise UserError(
+            f"{stage_dir}: not written by hfpipeline (no {MARKER} in it), so it is not replaced. "
+            "Move it away, or set output_dir=ANOTHER_DIR"
+        )
     labels = sorted(stage_dir.rglob("*.labels.jsonl"))
-    if labels:   # labels are a person's work
-        raise UserError(f"{labels[0]}: human labels inside a stage folder that this run would replace. "
-                        f"Move them out of {stage_dir} first (e.g. to labels/) and point the reward stage at the copy")
+    if labels:  # labels are a person's work
+        raise UserError(
+            f"{labels[0]}: human labels inside a stage folder that this run would replace. "
+            f"Move them out of {stage_dir} first (e.g. to labels/) and point the reward stage at the copy"
+        )
     shutil.rmtree(stage_dir)
 
 
@@ -201,8 +231,12 @@ def summary_table(manifest: dict, names: list[str]) -> str:
             continue
         head = s.get("headline") or {}
         value = head.get("value")
-        shown = f"{head['metric']}={value:.4g}" if isinstance(value, (int, float)) else (f"{head['metric']}={value}" if head else "")
-        if isinstance(head.get("baseline_value"), (int, float)):   # e.g. accuracy beside the majority baseline
+        shown = (
+            f"{head['metric']}={value:.4g}"
+            if isinstance(value, (int, float))
+            else (f"{head['metric']}={value}" if head else "")
+        )
+        if isinstance(head.get("baseline_value"), (int, float)):  # e.g. accuracy beside the majority baseline
             shown += f" (vs {head['baseline']} {head['baseline_value']:.4g})"
         rows.append((s["name"], s["kind"], s["status"], f"{s.get('seconds', 0) or 0:.1f}s", shown))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]

@@ -57,9 +57,15 @@ class StreamReader(codecs.StreamReader):
 def codec_info() -> codecs.CodecInfo:
     """Writing through the codec is plain UTF-8."""
     utf8 = codecs.lookup("utf-8")
-    return codecs.CodecInfo(name=NAME, encode=utf8.encode, decode=decode, incrementalencoder=utf8.incrementalencoder,
-                            incrementaldecoder=IncrementalDecoder, streamreader=StreamReader,
-                            streamwriter=utf8.streamwriter)
+    return codecs.CodecInfo(
+        name=NAME,
+        encode=utf8.encode,
+        decode=decode,
+        incrementalencoder=utf8.incrementalencoder,
+        incrementaldecoder=IncrementalDecoder,
+        streamreader=StreamReader,
+        streamwriter=utf8.streamwriter,
+    )
 
 
 def run_file(file: str) -> int:
@@ -89,20 +95,22 @@ def coding_line_warning(path: str | Path) -> str | None:
     """`hfpipeline validate`'s one line for a recipe that only `hfpipeline run` can run."""
     if has_coding_line(path):
         return None
-    return (f"{path}: warning: no `{CODING_LINE}` first line, so `python {path}` and `accelerate launch {path}` "
-            "cannot run it (`hfpipeline run` can)")
+    return (
+        f"{path}: warning: no `{CODING_LINE}` first line, so `python {path}` and `accelerate launch {path}` "
+        "cannot run it (`hfpipeline run` can)"
+    )
 
 
 def launch_failed(hook, kind, error, traceback) -> None:
     """sys.excepthook of `accelerate launch` (set by hfpipeline.pth). When the recipe it launched failed, the recipe's
     process has said why (a UserError in one line, status 2): exit with its status, without accelerate's traceback."""
-    code = getattr(error, "returncode", None)            # simple launcher: subprocess.CalledProcessError
-    if hasattr(error, "get_first_failure"):              # torchrun launcher: ChildFailedError
+    code = getattr(error, "returncode", None)  # simple launcher: subprocess.CalledProcessError
+    if hasattr(error, "get_first_failure"):  # torchrun launcher: ChildFailedError
         code = error.get_first_failure()[1].exitcode
     if isinstance(code, int) and code > 0 and any(_is_recipe(arg) for arg in sys.argv[2:]):
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(code)   # an excepthook cannot set the exit status otherwise
+        os._exit(code)  # an excepthook cannot set the exit status otherwise
     hook(kind, error, traceback)
 
 

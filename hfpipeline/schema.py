@@ -88,7 +88,7 @@ class Range:
             return None
         low_bad = self.low is not None and (value <= self.low if self.low_open else value < self.low)
         high_bad = self.high is not None and (value >= self.high if self.high_open else value > self.high)
-        if low_bad or high_bad or value != value:   # value != value: NaN
+        if low_bad or high_bad or value != value:  # value != value: NaN
             unset = f" (or {', '.join(map(str, self.unset))} for unset)" if self.unset else ""
             return f"{value!r} is out of range: must be {self.describe()}{unset}"
         return None
@@ -96,53 +96,104 @@ class Range:
 
 POSITIVE, COUNT, NONNEG = Range(0, low_open=True), Range(1), Range(0)
 PROBABILITY, FRACTION, SHARE = Range(0, 1, True, True), Range(0, 1), Range(0, 1, high_open=True)
-TOP_P, SEED = Range(0, 1, low_open=True), Range(0, 2**32 - 1)   # numpy seeds are 32-bit
-STEPS = Range(0, low_open=True)   # logging/eval/save_steps: a float < 1 is a share of the run
+TOP_P, SEED = Range(0, 1, low_open=True), Range(0, 2**32 - 1)  # numpy seeds are 32-bit
+STEPS = Range(0, low_open=True)  # logging/eval/save_steps: a float < 1 is a share of the run
 # Every number the project owns or passes through that has a valid range. A key is a field name (any config, stage
 # option or data key of that name) or (scope, name) where scope is a config class, stage kind, "data", "generation",
 # "recipe" or a from_config model type; the (scope, name) entry wins.
 RANGES = {
     # recipe and data blocks
-    ("recipe", "seed"): SEED, "max_rows": COUNT,
+    ("recipe", "seed"): SEED,
+    "max_rows": COUNT,
     # TrainingArguments and the TRL configs built on it
-    "learning_rate": POSITIVE, "num_train_epochs": Range(0, low_open=True, warn_above=1e6 - 1),
-    "max_steps": Range(1, unset=(-1,), warn_above=10_000_000), "per_device_train_batch_size": COUNT,
-    "per_device_eval_batch_size": COUNT, "gradient_accumulation_steps": COUNT, "eval_accumulation_steps": COUNT,
-    "seed": SEED, "data_seed": SEED, "weight_decay": NONNEG, "max_grad_norm": NONNEG, "adam_beta1": SHARE,
-    "adam_beta2": SHARE, "adam_epsilon": POSITIVE, "warmup_steps": NONNEG, "logging_steps": STEPS, "eval_steps": STEPS,
-    "save_steps": STEPS, "save_total_limit": COUNT, "dataloader_num_workers": NONNEG, "label_smoothing_factor": SHARE,
-    "eval_delay": NONNEG, "dataset_num_proc": COUNT, "pad_to_multiple_of": COUNT, "neftune_noise_alpha": POSITIVE,
-    "generation_max_length": COUNT, "generation_num_beams": COUNT, "torch_empty_cache_steps": COUNT,
+    "learning_rate": POSITIVE,
+    "num_train_epochs": Range(0, low_open=True, warn_above=1e6 - 1),
+    "max_steps": Range(1, unset=(-1,), warn_above=10_000_000),
+    "per_device_train_batch_size": COUNT,
+    "per_device_eval_batch_size": COUNT,
+    "gradient_accumulation_steps": COUNT,
+    "eval_accumulation_steps": COUNT,
+    "seed": SEED,
+    "data_seed": SEED,
+    "weight_decay": NONNEG,
+    "max_grad_norm": NONNEG,
+    "adam_beta1": SHARE,
+    "adam_beta2": SHARE,
+    "adam_epsilon": POSITIVE,
+    "warmup_steps": NONNEG,
+    "logging_steps": STEPS,
+    "eval_steps": STEPS,
+    "save_steps": STEPS,
+    "save_total_limit": COUNT,
+    "dataloader_num_workers": NONNEG,
+    "label_smoothing_factor": SHARE,
+    "eval_delay": NONNEG,
+    "dataset_num_proc": COUNT,
+    "pad_to_multiple_of": COUNT,
+    "neftune_noise_alpha": POSITIVE,
+    "generation_max_length": COUNT,
+    "generation_num_beams": COUNT,
+    "torch_empty_cache_steps": COUNT,
     # TRL: sft/reward/dpo/ppo
-    "max_length": COUNT, "beta": POSITIVE, "label_smoothing": Range(0, 0.5), "kl_coef": NONNEG, "cliprange": POSITIVE,
-    "cliprange_value": POSITIVE, "vf_coef": NONNEG, "gamma": FRACTION, "lam": FRACTION, "num_ppo_epochs": COUNT,
-    "num_mini_batches": COUNT, "response_length": COUNT, "total_episodes": COUNT, "num_sample_generations": NONNEG,
-    "local_rollout_forward_batch_size": COUNT, ("PPOConfig", "temperature"): POSITIVE,
+    "max_length": COUNT,
+    "beta": POSITIVE,
+    "label_smoothing": Range(0, 0.5),
+    "kl_coef": NONNEG,
+    "cliprange": POSITIVE,
+    "cliprange_value": POSITIVE,
+    "vf_coef": NONNEG,
+    "gamma": FRACTION,
+    "lam": FRACTION,
+    "num_ppo_epochs": COUNT,
+    "num_mini_batches": COUNT,
+    "response_length": COUNT,
+    "total_episodes": COUNT,
+    "num_sample_generations": NONNEG,
+    "local_rollout_forward_batch_size": COUNT,
+    ("PPOConfig", "temperature"): POSITIVE,
     # LoRA
-    "r": COUNT, "lora_alpha": POSITIVE, "lora_dropout": SHARE,
+    "r": COUNT,
+    "lora_alpha": POSITIVE,
+    "lora_dropout": SHARE,
     # stage options
-    "vocab_size": COUNT, "min_frequency": NONNEG, "model_max_length": COUNT, "block_size": COUNT,
-    "mlm_probability": PROBABILITY, "max_source_length": COUNT, "max_target_length": COUNT,
-    ("sample", "k"): Range(2), "max_new_tokens": COUNT, ("sample", "temperature"): NONNEG, "top_p": TOP_P,
-    "top_k": NONNEG,   # 0: no top-k filter, as in transformers
+    "vocab_size": COUNT,
+    "min_frequency": NONNEG,
+    "model_max_length": COUNT,
+    "block_size": COUNT,
+    "mlm_probability": PROBABILITY,
+    "max_source_length": COUNT,
+    "max_target_length": COUNT,
+    ("sample", "k"): Range(2),
+    "max_new_tokens": COUNT,
+    ("sample", "temperature"): NONNEG,
+    "top_p": TOP_P,
+    "top_k": NONNEG,  # 0: no top-k filter, as in transformers
     # a seq2seq stage's generation:
-    "num_beams": COUNT, "min_new_tokens": NONNEG, "no_repeat_ngram_size": NONNEG,
-    "encoder_no_repeat_ngram_size": NONNEG, "repetition_penalty": POSITIVE, ("generation", "temperature"): POSITIVE,
+    "num_beams": COUNT,
+    "min_new_tokens": NONNEG,
+    "no_repeat_ngram_size": NONNEG,
+    "encoder_no_repeat_ngram_size": NONNEG,
+    "repetition_penalty": POSITIVE,
+    ("generation", "temperature"): POSITIVE,
 }
 # from_config: sizes and counts are >= 1, dropouts are shares; WIDTH_HEADS: the width the heads must divide.
-CONFIG_COUNT = re.compile(r"^(n_(?!inner)\w+|num_\w+|\w*_size|d_model|d_ff|d_kv|dim|hidden_dim|\w*_heads|"
-                          r"\w*_layers|max_position_embeddings|n_positions|n_ctx|intermediate_size)$")
+CONFIG_COUNT = re.compile(
+    r"^(n_(?!inner)\w+|num_\w+|\w*_size|d_model|d_ff|d_kv|dim|hidden_dim|\w*_heads|"
+    r"\w*_layers|max_position_embeddings|n_positions|n_ctx|intermediate_size)$"
+)
 CONFIG_SHARE = re.compile(r"\w*(dropout|pdrop|_prob)\w*$")
 WIDTH_HEADS = {  # model type -> (width key, heads key, default width, default heads) of transformers' config
-    "gpt2": ("n_embd", "n_head", 768, 12), "bert": ("hidden_size", "num_attention_heads", 768, 12),
-    "roberta": ("hidden_size", "num_attention_heads", 768, 12), "distilbert": ("dim", "n_heads", 768, 12),
+    "gpt2": ("n_embd", "n_head", 768, 12),
+    "bert": ("hidden_size", "num_attention_heads", 768, 12),
+    "roberta": ("hidden_size", "num_attention_heads", 768, 12),
+    "distilbert": ("dim", "n_heads", 768, 12),
     "llama": ("hidden_size", "num_attention_heads", 4096, 32),
     "qwen2": ("hidden_size", "num_attention_heads", 4096, 32),
-    "bart": ("d_model", "encoder_attention_heads", 1024, 16),   # t5: heads have their own width, d_kv
+    "bart": ("d_model", "encoder_attention_heads", 1024, 16),  # t5: heads have their own width, d_kv
 }
 
 
-KV_HEADS = {"qwen2": 32}   # transformers' default num_key_value_heads where it is not "as many as the heads"
+KV_HEADS = {"qwen2": 32}  # transformers' default num_key_value_heads where it is not "as many as the heads"
 
 
 def range_of(scope: str, name: str) -> Range | None:
@@ -183,11 +234,21 @@ def config_ref_problems(model_type: str, values: dict) -> list[tuple[str, str]]:
         if isinstance(width, int) and isinstance(heads, int) and width % heads:
             key = width_key if width_key in values else heads_key
             fit = width // heads * heads or heads
-            out.append((key, f"{width_key}={width} is not divisible by {heads_key}={heads}: each attention head "
-                             f"gets {width_key}/{heads_key} dimensions. E.g. {width_key}: {fit}"))
+            out.append(
+                (
+                    key,
+                    f"{width_key}={width} is not divisible by {heads_key}={heads}: each attention head "
+                    f"gets {width_key}/{heads_key} dimensions. E.g. {width_key}: {fit}",
+                )
+            )
         kv_heads = values.get("num_key_value_heads", KV_HEADS.get(model_type) or heads)
         if not out and isinstance(kv_heads, int) and isinstance(heads, int) and heads % kv_heads:
-            out.append(("num_key_value_heads", f"{heads_key}={heads} is not divisible by num_key_value_heads="
-                                               f"{kv_heads}: query heads share key/value heads in equal groups. "
-                                               f"Set num_key_value_heads, e.g. to {heads}"))
+            out.append(
+                (
+                    "num_key_value_heads",
+                    f"{heads_key}={heads} is not divisible by num_key_value_heads="
+                    f"{kv_heads}: query heads share key/value heads in equal groups. "
+                    f"Set num_key_value_heads, e.g. to {heads}",
+                )
+            )
     return out

@@ -10,18 +10,19 @@ from hfpipeline import card, models, rundir
 from hfpipeline.errors import UserError
 from hfpipeline.seq2seq_scores import sentences
 
-DEFAULT_WINDOW = 512      # encoder window when neither the model nor the tokenizer gives one
-BUDGET_SLACK = 1.25       # max_new_tokens = words x tokens-per-word x this, + 2
+DEFAULT_WINDOW = 512  # encoder window when neither the model nor the tokenizer gives one
+BUDGET_SLACK = 1.25  # max_new_tokens = words x tokens-per-word x this, + 2
 
 
 @dataclass
 class Seq2Seq:
     """A loaded seq2seq model with what the stage that trained it recorded."""
+
     model: object
     tokenizer: object
     prefix: str
-    window: int               # max source tokens the encoder reads
-    generation: object        # GenerationConfig
+    window: int  # max source tokens the encoder reads
+    generation: object  # GenerationConfig
 
 
 def encoder_window(model, tokenizer, wanted: int | None = None) -> int:
@@ -30,8 +31,10 @@ def encoder_window(model, tokenizer, wanted: int | None = None) -> int:
     positions = card.context_window(model.config)
     if wanted is not None:
         if positions and wanted > positions:
-            raise UserError(f"max_source_length {wanted} exceeds the model's encoder window ({positions} positions). "
-                            f"Set max_source_length to {positions} or less")
+            raise UserError(
+                f"max_source_length {wanted} exceeds the model's encoder window ({positions} positions). "
+                f"Set max_source_length to {positions} or less"
+            )
         return wanted
     limits = [n for n in (positions, tokenizer.model_max_length) if n and n < 1_000_000]
     return min(limits) if limits else DEFAULT_WINDOW
@@ -61,24 +64,31 @@ def load(path: str, task: str) -> Seq2Seq:
         try:
             config = AutoConfig.from_pretrained(folder)
         except (OSError, ValueError) as e:
-            raise UserError(f"{path}: not a model folder or run dir, and not a loadable Hub model "
-                            f"({str(e).splitlines()[0]})") from None
+            raise UserError(
+                f"{path}: not a model folder or run dir, and not a loadable Hub model ({str(e).splitlines()[0]})"
+            ) from None
     if config is not None and not config.is_encoder_decoder:
-        raise UserError(f"{folder}: holds a {config.model_type} model, not an encoder-decoder. "
-                        f"Point at a seq2seq stage's output (T5, BART, ...)")
+        raise UserError(
+            f"{folder}: holds a {config.model_type} model, not an encoder-decoder. "
+            f"Point at a seq2seq stage's output (T5, BART, ...)"
+        )
     model = models.load_model(AutoModelForSeq2SeqLM, folder).eval()
     if torch.cuda.is_available():
         model = model.to("cuda")
     tokenizer = models.load_tokenizer(folder)
     info = card.read(folder)
-    generation = (GenerationConfig.from_pretrained(folder) if (Path(folder) / "generation_config.json").is_file()
-                  else model.generation_config)
+    generation = (
+        GenerationConfig.from_pretrained(folder)
+        if (Path(folder) / "generation_config.json").is_file()
+        else model.generation_config
+    )
     prefix = info.get("prefix")
-    if prefix is None:   # a plain checkpoint: T5's own task prefixes, if it has one for summaries
+    if prefix is None:  # a plain checkpoint: T5's own task prefixes, if it has one for summaries
         params = getattr(model.config, "task_specific_params", None) or {}
         prefix = params.get("summarization", {}).get("prefix", "") if task == "summarize" else ""
-    return Seq2Seq(model, tokenizer, prefix, encoder_window(model, tokenizer, info.get("max_source_length")),
-                   generation)
+    return Seq2Seq(
+        model, tokenizer, prefix, encoder_window(model, tokenizer, info.get("max_source_length")), generation
+    )
 
 
 def generate(s2s: Seq2Seq, texts: list[str], batch_size: int = 16, **settings) -> list[str]:
@@ -93,7 +103,7 @@ def generate(s2s: Seq2Seq, texts: list[str], batch_size: int = 16, **settings) -
     config = as_lengths(config)
     outputs = []
     for start in range(0, len(texts), batch_size):
-        batch = [s2s.prefix + t for t in texts[start:start + batch_size]]
+        batch = [s2s.prefix + t for t in texts[start : start + batch_size]]
         enc = s2s.tokenizer(batch, truncation=True, max_length=s2s.window, padding=True, return_tensors="pt")
         enc = enc.to(s2s.model.device)
         with torch.no_grad():

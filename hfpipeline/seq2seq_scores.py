@@ -48,8 +48,13 @@ def exact_match(predictions: list[str], references: list[str]) -> float:
     return round(100 * same / max(len(references), 1), 2)
 
 
-def score(task: str, predictions: list[str], references: list[str], sources: list[str] | None = None,
-          lead_n: int | None = None) -> dict:
+def score(
+    task: str,
+    predictions: list[str],
+    references: list[str],
+    sources: list[str] | None = None,
+    lead_n: int | None = None,
+) -> dict:
     """The task's scores; for summaries with `sources`, also the lead-`lead_n` baseline's ROUGE (lead_rouge1, ...)."""
     out = rouge(predictions, references) if task == "summarize" else translation(predictions, references)
     out["exact_match"] = exact_match(predictions, references)

@@ -24,4 +24,4 @@ def prepare(values: dict, stage, ctx) -> dict:
     for tracker, variable in RUN_FOLDER_VARIABLES.items():
         if everything or tracker in named:
             os.environ.setdefault(variable, str((Path(ctx.run_dir) / LOGS).resolve()))
-    return {"run_name": stage.name, "project": ctx.recipe.name, **values}   # the recipe's own names win
+    return {"run_name": stage.name, "project": ctx.recipe.name, **values}  # the recipe's own names win

@@ -11,13 +11,13 @@ from hfpipeline import card, console, dist, tracking
 from hfpipeline.errors import UserError
 
 OUR_DEFAULTS = {
-    "report_to": "none",       # no tracker unless the recipe names one
+    "report_to": "none",  # no tracker unless the recipe names one
     "logging_steps": 10,
     "save_total_limit": 1,
     "dataloader_num_workers": 0,
-    "log_level_replica": "error",   # processes other than the main one stay quiet
+    "log_level_replica": "error",  # processes other than the main one stay quiet
 }
-FACTS = ("global_batch", "precision")   # what train() adds to the metrics that run.json also records
+FACTS = ("global_batch", "precision")  # what train() adds to the metrics that run.json also records
 
 
 def hardware_defaults(config_cls) -> dict:
@@ -30,8 +30,12 @@ def hardware_defaults(config_cls) -> dict:
     names = {f.name for f in dataclasses.fields(config_cls)}
     # transformers 5 renames gradient_checkpointing to activation_checkpointing; set whichever this version has
     checkpointing = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
-    return {"bf16": gpu and torch.cuda.is_bf16_supported(), "fp16": False, checkpointing: False,
-            "dataloader_pin_memory": gpu}
+    return {
+        "bf16": gpu and torch.cuda.is_bf16_supported(),
+        "fp16": False,
+        checkpointing: False,
+        "dataloader_pin_memory": gpu,
+    }
 
 
 def build_args(config_cls, stage, ctx, **stage_defaults):
@@ -41,12 +45,18 @@ def build_args(config_cls, stage, ctx, **stage_defaults):
     given = {**ctx.recipe.defaults, **stage.train}
     if {"gradient_checkpointing", "activation_checkpointing"} & set(given):  # the recipe's choice, under either name
         hardware = {k: v for k, v in hardware.items() if not k.endswith("_checkpointing")}
-    values = {**OUR_DEFAULTS, **hardware, "seed": ctx.recipe.seed, **stage_defaults, **given,
-              "output_dir": str(ctx.stage_dir / "checkpoints")}
-    values = tracking.prepare(values, stage, ctx)   # trackers named in report_to log under STAGE_DIR/logs
+    values = {
+        **OUR_DEFAULTS,
+        **hardware,
+        "seed": ctx.recipe.seed,
+        **stage_defaults,
+        **given,
+        "output_dir": str(ctx.stage_dir / "checkpoints"),
+    }
+    values = tracking.prepare(values, stage, ctx)  # trackers named in report_to log under STAGE_DIR/logs
     try:
         return config_cls(**values)
-    except ValueError as e:   # the config's own cross-field checks (e.g. load_best_model_at_end with no eval)
+    except ValueError as e:  # the config's own cross-field checks (e.g. load_best_model_at_end with no eval)
         raise UserError(f"stage {stage.name}: train: {str(e).strip().splitlines()[0]}") from None
 
 
@@ -57,24 +67,38 @@ def train(trainer, ctx) -> dict:
     checkpoint = last_complete_checkpoint(ctx.stage_dir / "checkpoints") if ctx.resumable else None
     start_step = _state(checkpoint).get("global_step", 0) if checkpoint else 0
     if checkpoint:
-        print(f"[{ctx.stage_dir.name}] resuming from {checkpoint.name} (step {start_step})", file=sys.stderr,
-              flush=True)
+        print(
+            f"[{ctx.stage_dir.name}] resuming from {checkpoint.name} (step {start_step})", file=sys.stderr, flush=True
+        )
     console.quiet_progress(trainer, ctx.stage_dir, ctx.stage_dir.name)
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     metrics = dict(getattr(result, "metrics", None) or {})
     steps = trainer.state.global_step
-    if start_step:   # the Trainer's own figures cover this attempt only: whole-stage loss; timings apart, labelled
-        metrics["last_attempt"] = {k: metrics.pop(k) for k in ("train_runtime", "train_samples_per_second",
-                                                               "train_steps_per_second") if k in metrics}
+    if start_step:  # the Trainer's own figures cover this attempt only: whole-stage loss; timings apart, labelled
+        metrics["last_attempt"] = {
+            k: metrics.pop(k)
+            for k in ("train_runtime", "train_samples_per_second", "train_steps_per_second")
+            if k in metrics
+        }
         if "train_loss" in metrics:
-            metrics["train_loss"] = _loss_over_attempts(trainer.state.log_history, start_step, steps,
-                                                        metrics["train_loss"])
-    return {**metrics, "train_steps": steps, "resumed_from_step": start_step, **loss_ends(trainer),
-            **facts(trainer.args)}
+            metrics["train_loss"] = _loss_over_attempts(
+                trainer.state.log_history, start_step, steps, metrics["train_loss"]
+            )
+    return {
+        **metrics,
+        "train_steps": steps,
+        "resumed_from_step": start_step,
+        **loss_ends(trainer),
+        **facts(trainer.args),
+    }
 
 
-COMPLETE = (("model.safetensors", "model.safetensors.index.json", "adapter_model.safetensors", "pytorch_model.bin"),
-            ("trainer_state.json",), ("optimizer.pt", "optimizer.bin"), ("scheduler.pt",))
+COMPLETE = (
+    ("model.safetensors", "model.safetensors.index.json", "adapter_model.safetensors", "pytorch_model.bin"),
+    ("trainer_state.json",),
+    ("optimizer.pt", "optimizer.bin"),
+    ("scheduler.pt",),
+)
 
 
 def last_complete_checkpoint(folder: Path) -> Path | None:
@@ -82,8 +106,11 @@ def last_complete_checkpoint(folder: Path) -> Path | None:
     incomplete ones (a save cut short by a kill or a full disk) are skipped with a note."""
     if not folder.is_dir():
         return None
-    found = sorted((p for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
-                   key=lambda p: int(p.name.split("-")[-1]), reverse=True)
+    found = sorted(
+        (p for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
+        key=lambda p: int(p.name.split("-")[-1]),
+        reverse=True,
+    )
     for checkpoint in found:
         missing = [names[0] for names in COMPLETE if not any((checkpoint / n).exists() for n in names)]
         if not missing and _state(checkpoint):
@@ -117,9 +144,10 @@ def _loss_over_attempts(history: list[dict], start: int, end: int, attempt_loss:
 
 def facts(args) -> dict:
     """Global batch (all processes, accumulation included) and precision of a run."""
-    world = args.world_size or 1   # PPOConfig shadows the world_size property with a field that is None until training
-    batch = getattr(args, "batch_size", None) or args.per_device_train_batch_size * world * \
-        args.gradient_accumulation_steps   # PPOConfig computes its own batch_size
+    world = args.world_size or 1  # PPOConfig shadows the world_size property with a field that is None until training
+    batch = (
+        getattr(args, "batch_size", None) or args.per_device_train_batch_size * world * args.gradient_accumulation_steps
+    )  # PPOConfig computes its own batch_size
     return {"global_batch": batch, "precision": "bf16" if args.bf16 else ("fp16" if args.fp16 else "fp32")}
 
 
@@ -141,12 +169,12 @@ def finish(trainer, tokenizer, ctx, model=None, **extra) -> None:
     shards; the main one writes the rest."""
     trainer.save_model(str(ctx.stage_dir))
     if dist.is_main():
-        (ctx.stage_dir / "training_args.bin").unlink(missing_ok=True)   # a pickle; run.json records the settings
+        (ctx.stage_dir / "training_args.bin").unlink(missing_ok=True)  # a pickle; run.json records the settings
         tokenizer.save_pretrained(ctx.stage_dir)
         card.write(ctx.stage_dir, model or trainer.accelerator.unwrap_model(trainer.model), tokenizer, **extra)
         trainer.state.save_to_json(str(ctx.stage_dir / "trainer_state.json"))
         shutil.rmtree(ctx.stage_dir / "checkpoints", ignore_errors=True)
-    dist.wait()   # later steps (evaluation) load the saved model on every process
+    dist.wait()  # later steps (evaluation) load the saved model on every process
 
 
 def perplexity(loss: float | None) -> float | None:

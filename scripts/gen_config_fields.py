@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # this checkout's hfpipeline, installed or not
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's hfpipeline, installed or not
 from hfpipeline import config_fields  # noqa: E402
 
 

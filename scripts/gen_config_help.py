@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # this checkout's hfpipeline, installed or not
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's hfpipeline, installed or not
 OUT = Path(__file__).resolve().parent.parent / "hfpipeline" / "config_help.json"
 BASE = "TrainingArguments"
 
@@ -29,19 +29,26 @@ def _config_classes() -> dict:
         module, name = path.split(":")
         try:
             classes[name] = getattr(importlib.import_module(module), name)
-        except (ImportError, AttributeError):   # e.g. PPOConfig on TRL >= 1.13
+        except (ImportError, AttributeError):  # e.g. PPOConfig on TRL >= 1.13
             continue
     return classes
 
 
 def build() -> dict:
     """{config: {field: help}} from the installed libraries."""
-    texts = {name: {f.name: " ".join(str(f.metadata.get("help", "")).split()) for f in dataclasses.fields(cls)
-                    if f.init and not f.name.startswith("_") and f.metadata.get("help")}
-             for name, cls in _config_classes().items()}
+    texts = {
+        name: {
+            f.name: " ".join(str(f.metadata.get("help", "")).split())
+            for f in dataclasses.fields(cls)
+            if f.init and not f.name.startswith("_") and f.metadata.get("help")
+        }
+        for name, cls in _config_classes().items()
+    }
     base = texts[BASE]
-    return {name: fields if name == BASE else {k: v for k, v in fields.items() if base.get(k) != v}
-            for name, fields in texts.items()}
+    return {
+        name: fields if name == BASE else {k: v for k, v in fields.items() if base.get(k) != v}
+        for name, fields in texts.items()
+    }
 
 
 def main() -> None:

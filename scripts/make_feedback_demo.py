@@ -26,8 +26,12 @@ from make_demo_data import (  # noqa: E402
 ROWS = 300
 RUDE = ["Stop bothering me.", "Go away.", "Who cares?", "I don't care.", "Whatever.", "That is a boring question."]
 PLAIN_CURT = [c for c in CURT if c not in RUDE]
-VAGUE = ["I can walk you through it one step at a time.", "Tell me what you want and I will suggest a few options.",
-         "If you need some help, just ask and I will explain the steps.", "You should read the instructions first."]
+VAGUE = [
+    "I can walk you through it one step at a time.",
+    "Tell me what you want and I will suggest a few options.",
+    "If you need some help, just ask and I will explain the steps.",
+    "You should read the instructions first.",
+]
 
 
 def vague(rng: random.Random) -> str:
@@ -55,21 +59,24 @@ def curt_generic(rng: random.Random) -> tuple[str, bool]:
 def labelled_item(rng: random.Random) -> dict:
     """One prompt, four responses in shuffled display order, the labeller's ranking (best first) and tags."""
     topic, text = train_question(rng)
-    second, second_tags = ((off_topic(rng, topic), ["irrelevant"]) if rng.random() < 0.2 else (vague(rng), []))
+    second, second_tags = (off_topic(rng, topic), ["irrelevant"]) if rng.random() < 0.2 else (vague(rng), [])
     third, third_rude = curt_on_topic(rng, topic)
     fourth, fourth_rude = curt_generic(rng)
-    judged = [(polite(rng, topic), []), (second, second_tags),
-              (third, ["inappropriate"] if third_rude else []), (fourth, ["inappropriate"] if fourth_rude else [])]
-    if rng.random() < 0.15:   # two brush-offs are a toss-up: labellers sometimes order them the other way
+    judged = [
+        (polite(rng, topic), []),
+        (second, second_tags),
+        (third, ["inappropriate"] if third_rude else []),
+        (fourth, ["inappropriate"] if fourth_rude else []),
+    ]
+    if rng.random() < 0.15:  # two brush-offs are a toss-up: labellers sometimes order them the other way
         judged[2], judged[3] = judged[3], judged[2]
     shown = list(range(4))
-    rng.shuffle(shown)        # shown[i]: the display position of the i-th best response
+    rng.shuffle(shown)  # shown[i]: the display position of the i-th best response
     responses = [""] * 4
     for best, position in enumerate(shown):
         responses[position] = " " + judged[best][0]
     tags = {str(shown[best]): names for best, (_, names) in enumerate(judged) if names}
-    return {"prompt": as_prompt(text), "responses": responses, "ranking": shown,
-            "tags": dict(sorted(tags.items()))}
+    return {"prompt": as_prompt(text), "responses": responses, "ranking": shown, "tags": dict(sorted(tags.items()))}
 
 
 def make_feedback() -> list[dict]:

@@ -10,12 +10,14 @@ import hfpipeline
 from hfpipeline.pipeline import Context
 from hfpipeline.recipe import load_recipe
 
-TOPICS = [("reset my password", "Open Settings and click Reset password."),
-          ("cook rice", "Rinse the rice, add water and simmer for fifteen minutes."),
-          ("plant tomatoes", "Plant the seedlings in a sunny spot and water them twice a week."),
-          ("make tea", "Pour boiling water over a tea bag and wait three minutes."),
-          ("start running", "Run for ten minutes three times a week."),
-          ("save money", "Set a budget and move money to savings on payday.")]
+TOPICS = [
+    ("reset my password", "Open Settings and click Reset password."),
+    ("cook rice", "Rinse the rice, add water and simmer for fifteen minutes."),
+    ("plant tomatoes", "Plant the seedlings in a sunny spot and water them twice a week."),
+    ("make tea", "Pour boiling water over a tea bag and wait three minutes."),
+    ("start running", "Run for ten minutes three times a week."),
+    ("save money", "Set a budget and move money to savings on payday."),
+]
 FRAMES = ["How do I {t}?", "How can I {t}?", "What is the best way to {t}?", "Can you tell me how to {t}?"]
 CURT = ["No idea.", "Figure it out.", "Look it up.", "Go away."]
 TINY_GPT = {"from_config": "gpt2", "n_layer": 2, "n_embd": 32, "n_head": 2, "n_positions": 128}
@@ -32,8 +34,10 @@ def instructions(n: int = 96) -> list[dict]:
 
 def preferences(n: int = 96) -> list[dict]:
     """Polite answers chosen over curt ones."""
-    return [{"prompt": prompt(i), "chosen": f" Sure! {TOPICS[i % len(TOPICS)][1]}", "rejected": f" {CURT[i % 4]}"}
-            for i in range(n)]
+    return [
+        {"prompt": prompt(i), "chosen": f" Sure! {TOPICS[i % len(TOPICS)][1]}", "rejected": f" {CURT[i % 4]}"}
+        for i in range(n)
+    ]
 
 
 def decoder_run(tmp_path_factory) -> Path:
@@ -41,18 +45,41 @@ def decoder_run(tmp_path_factory) -> Path:
     built once per test session and shared by test_sft, test_dpo and test_generation."""
     root = tmp_path_factory.getbasetemp() / "tiny-decoder"
     run_dir = root / "run"
-    if (run_dir / "run.json").is_file() and all(s["status"] == "done" for s in
-                                                 json.loads((run_dir / "run.json").read_text())["stages"]):
+    if (run_dir / "run.json").is_file() and all(
+        s["status"] == "done" for s in json.loads((run_dir / "run.json").read_text())["stages"]
+    ):
         return run_dir
     root.mkdir(exist_ok=True)
     data = write_jsonl(root / "instructions.jsonl", instructions())
-    corpus = write_jsonl(root / "corpus.jsonl", [{"text": r["prompt"] + r["completion"]} for r in instructions()]
-                         + [{"text": r["prompt"] + r["rejected"]} for r in preferences()])
-    hfpipeline.run({"name": "tiny-decoder", "seed": 0, "output_dir": str(run_dir), "stages": [
-        {"name": "tok", "kind": "tokenizer", "data": str(corpus), "vocab_size": 400, "model_max_length": 128},
-        {"name": "sft", "kind": "sft", "model": TINY_GPT, "tokenizer": "tok", "data": str(data),
-         "train": {"max_steps": 40, "learning_rate": 3e-3, "per_device_train_batch_size": 8, "logging_steps": 5}},
-    ]}, overwrite=True)
+    corpus = write_jsonl(
+        root / "corpus.jsonl",
+        [{"text": r["prompt"] + r["completion"]} for r in instructions()]
+        + [{"text": r["prompt"] + r["rejected"]} for r in preferences()],
+    )
+    hfpipeline.run(
+        {
+            "name": "tiny-decoder",
+            "seed": 0,
+            "output_dir": str(run_dir),
+            "stages": [
+                {"name": "tok", "kind": "tokenizer", "data": str(corpus), "vocab_size": 400, "model_max_length": 128},
+                {
+                    "name": "sft",
+                    "kind": "sft",
+                    "model": TINY_GPT,
+                    "tokenizer": "tok",
+                    "data": str(data),
+                    "train": {
+                        "max_steps": 40,
+                        "learning_rate": 3e-3,
+                        "per_device_train_batch_size": 8,
+                        "logging_steps": 5,
+                    },
+                },
+            ],
+        },
+        overwrite=True,
+    )
     return run_dir
 
 
@@ -61,7 +88,6 @@ def stage_and_ctx(tmp_path, stage: dict, seed: int = 0):
     recipe = load_recipe({"name": "t", "seed": seed, "output_dir": str(tmp_path / "run"), "stages": [stage]})
     run_dir = Path(recipe.output_dir)
     return recipe.stages[0], Context(recipe=recipe, run_dir=run_dir, stage_dir=run_dir / stage["name"])
-
 
 
 def reward_run(tmp_path_factory) -> Path:
@@ -73,9 +99,26 @@ def reward_run(tmp_path_factory) -> Path:
         return run_dir
     root.mkdir(exist_ok=True)
     data = write_jsonl(root / "prefs.jsonl", preferences(120))
-    hfpipeline.run({"name": "tiny-reward", "seed": 0, "output_dir": str(run_dir), "stages": [
-        {"name": "rm", "kind": "reward", "model": str(decoder / "sft"),
-         "data": {"path": str(data), "validation_size": 24},
-         "train": {"max_steps": 24, "learning_rate": 1e-3, "per_device_train_batch_size": 8, "logging_steps": 4}}]},
-        overwrite=True)
+    hfpipeline.run(
+        {
+            "name": "tiny-reward",
+            "seed": 0,
+            "output_dir": str(run_dir),
+            "stages": [
+                {
+                    "name": "rm",
+                    "kind": "reward",
+                    "model": str(decoder / "sft"),
+                    "data": {"path": str(data), "validation_size": 24},
+                    "train": {
+                        "max_steps": 24,
+                        "learning_rate": 1e-3,
+                        "per_device_train_batch_size": 8,
+                        "logging_steps": 4,
+                    },
+                }
+            ],
+        },
+        overwrite=True,
+    )
     return run_dir

@@ -20,8 +20,9 @@ from hfpipeline import files
 from hfpipeline.cli import main
 from hfpipeline.feedback import server as label_server
 
-RLHF, SUMMARIZE, CLASSIFY, FEEDBACK = (str(REPO / "recipes" / f"{n}.yaml") for n in
-                                       ("rlhf", "summarize", "classify", "feedback"))
+RLHF, SUMMARIZE, CLASSIFY, FEEDBACK = (
+    str(REPO / "recipes" / f"{n}.yaml") for n in ("rlhf", "summarize", "classify", "feedback")
+)
 
 
 def tree_hash(folder: Path) -> str:
@@ -39,7 +40,7 @@ def one_line_failure(argv, capsys, folder: Path, code: int = 2) -> str:
     before = tree_hash(folder)
     try:
         rc = main(argv)
-    except SystemExit as e:   # argparse
+    except SystemExit as e:  # argparse
         rc = e.code
     err = capsys.readouterr().err.strip()
     assert rc == code, err
@@ -52,8 +53,12 @@ def one_line_failure(argv, capsys, folder: Path, code: int = 2) -> str:
 # --- recipes -------------------------------------------------------------------------------------------------
 
 RECIPE_CASES = [  # (id, base recipe, overrides, fragment of the one line)
-    ("vocab-negative", RLHF, ["stages.tok.vocab_size=-100"], "stages[0].vocab_size: -100 is out of range: must be >= 1"
-     ),
+    (
+        "vocab-negative",
+        RLHF,
+        ["stages.tok.vocab_size=-100"],
+        "stages[0].vocab_size: -100 is out of range: must be >= 1",
+    ),
     ("vocab-zero", RLHF, ["stages.tok.vocab_size=0"], "vocab_size: 0 is out of range"),
     ("vocab-specials-bpe", RLHF, ["stages.tok.vocab_size=2"], "2 is too small for a bpe tokenizer: its 2 special"),
     ("vocab-unigram", SUMMARIZE, ["stages.tok.vocab_size=3"], "3 is too small for a unigram tokenizer"),
@@ -63,23 +68,42 @@ RECIPE_CASES = [  # (id, base recipe, overrides, fragment of the one line)
     ("model-max-length", RLHF, ["stages.tok.model_max_length=0"], "model_max_length: 0 is out of range"),
     ("max-rows-negative", RLHF, ["stages.tok.data={path: demo:corpus, max_rows: -5}"], "data.max_rows: -5"),
     ("max-rows-zero", RLHF, ["stages.tok.data={path: demo:corpus, max_rows: 0}"], "data.max_rows: 0 is out of range"),
-    ("validation-size-zero", RLHF, ["stages.sft.data={path: demo:instructions, validation_size: 0}"],
-     "validation_size: 0 must be a fraction"),
+    (
+        "validation-size-zero",
+        RLHF,
+        ["stages.sft.data={path: demo:instructions, validation_size: 0}"],
+        "validation_size: 0 must be a fraction",
+    ),
     ("test-size-negative", RLHF, ["stages.sft.data={path: demo:instructions, test_size: -1}"], "test_size: -1"),
     ("block-size-zero", RLHF, ["stages.pretrain.block_size=0"], "block_size: 0 is out of range"),
     ("block-size-negative", RLHF, ["stages.pretrain.block_size=-3"], "block_size: -3"),
     ("mlm-probability-high", CLASSIFY, ["stages.pretrain.mlm_probability=1.5"], "mlm_probability: 1.5 is out of range"),
     ("mlm-probability-zero", CLASSIFY, ["stages.pretrain.mlm_probability=0"], "must be in (0, 1)"),
-    ("gpt2-heads", RLHF, ["stages.pretrain.model.n_embd=100", "stages.pretrain.model.n_head=3"],
-     "n_embd=100 is not divisible by n_head=3"),
+    (
+        "gpt2-heads",
+        RLHF,
+        ["stages.pretrain.model.n_embd=100", "stages.pretrain.model.n_head=3"],
+        "n_embd=100 is not divisible by n_head=3",
+    ),
     ("gpt2-default-heads", RLHF, ["stages.pretrain.model.n_head=5"], "n_embd=128 is not divisible by n_head=5"),
-    ("bert-heads", CLASSIFY, ["stages.pretrain.model.num_attention_heads=5"],
-     "hidden_size=128 is not divisible by num_attention_heads=5"),
-    ("llama-kv-heads", RLHF, ["stages.pretrain.model={from_config: llama, hidden_size: 64, num_attention_heads: 4, "
-                              "num_key_value_heads: 3}"], "4 is not divisible by num_key_value_heads=3"),
-    ("qwen2-default-kv-heads", RLHF,
-     ["stages.pretrain.model={from_config: qwen2, hidden_size: 64, num_attention_heads: 4}"],
-     "model.num_key_value_heads: num_attention_heads=4 is not divisible by num_key_value_heads=32"),
+    (
+        "bert-heads",
+        CLASSIFY,
+        ["stages.pretrain.model.num_attention_heads=5"],
+        "hidden_size=128 is not divisible by num_attention_heads=5",
+    ),
+    (
+        "llama-kv-heads",
+        RLHF,
+        ["stages.pretrain.model={from_config: llama, hidden_size: 64, num_attention_heads: 4, num_key_value_heads: 3}"],
+        "4 is not divisible by num_key_value_heads=3",
+    ),
+    (
+        "qwen2-default-kv-heads",
+        RLHF,
+        ["stages.pretrain.model={from_config: qwen2, hidden_size: 64, num_attention_heads: 4}"],
+        "model.num_key_value_heads: num_attention_heads=4 is not divisible by num_key_value_heads=32",
+    ),
     ("layers-zero", RLHF, ["stages.pretrain.model.n_layer=0"], "model.n_layer: 0 is out of range"),
     ("positions-negative", RLHF, ["stages.pretrain.model.n_positions=-1"], "n_positions: -1"),
     ("t5-layers-zero", SUMMARIZE, ["stages.summarize.model.num_layers=0"], "num_layers: 0"),
@@ -163,7 +187,8 @@ def test_output_dir_that_is_a_file(tmp_path, capsys):
 
 
 LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-    f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi"))
+    f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi")
+)
 YAML_CASES = [  # (id, recipe text or bytes, fragment)
     ("billion-laughs", LAUGHS, "expand to more than 100,000 values"),
     ("self-alias", "name: x\nstages: &s [*s]\n", "an alias refers to the node that contains it"),
@@ -173,10 +198,13 @@ YAML_CASES = [  # (id, recipe text or bytes, fragment)
     ("tab-indent", "name: x\nstages:\n\t- name: t\n", "invalid YAML"),
     ("scalar", "just text\n", "a recipe is a YAML mapping"),
     ("empty-file", "", "a recipe is a YAML mapping"),
-    ("secret-type", "name: x\nstages:\n  - {name: t, kind: tokenizer, data: demo:corpus}\n"
-     "  - {name: p, kind: pretrain, tokenizer: t, model: {from_config: gpt2, n_embd: 32, n_head: 2},\n"
-     "     data: demo:corpus, train: {hub_token: ['hf_x']}}\n",
-     "hub_token: expected str, got list [***]"),
+    (
+        "secret-type",
+        "name: x\nstages:\n  - {name: t, kind: tokenizer, data: demo:corpus}\n"
+        "  - {name: p, kind: pretrain, tokenizer: t, model: {from_config: gpt2, n_embd: 32, n_head: 2},\n"
+        "     data: demo:corpus, train: {hub_token: ['hf_x']}}\n",
+        "hub_token: expected str, got list [***]",
+    ),
 ]
 
 
@@ -188,7 +216,7 @@ def test_bad_yaml(text, fragment, tmp_path, capsys):
     line = one_line_failure(["validate", str(recipe)], capsys, tmp_path)
     assert fragment in line and line.startswith(str(recipe)), line
     assert "hf_x" not in line
-    assert time.perf_counter() - start < 5   # bounded: a billion laughs must not expand
+    assert time.perf_counter() - start < 5  # bounded: a billion laughs must not expand
 
 
 @pytest.mark.parametrize("command", ["validate", "run"])
@@ -205,8 +233,10 @@ def test_absurd_values_warn_but_pass(tmp_path, capsys):
     assert "stages[0].vocab_size: warning: 100 is below byte-level BPE's 256 byte tokens" in capsys.readouterr().err
     steps = ["stages.sft.train.num_train_epochs=100000", "stages.sft.train.per_device_train_batch_size=1"]
     assert main(["validate", RLHF, f"output_dir={tmp_path}/run", *steps]) == 0
-    assert "num_train_epochs: warning: 100000 epochs of 1,200 rows at batch 1 is about 120,000,000 steps" in \
-        capsys.readouterr().err
+    assert (
+        "num_train_epochs: warning: 100000 epochs of 1,200 rows at batch 1 is about 120,000,000 steps"
+        in capsys.readouterr().err
+    )
     assert main(["validate", RLHF, f"output_dir={tmp_path}/run", *steps, "stages.sft.train.max_steps=10"]) == 0
     assert "warning" not in capsys.readouterr().err
 
@@ -214,11 +244,29 @@ def test_absurd_values_warn_but_pass(tmp_path, capsys):
 def test_secrets_redacted_in_resolved_recipe():
     from hfpipeline.recipe import redact
 
-    raw = {"stages": [{"train": {"hub_token": "hf_real", "max_new_tokens": 5}, "db_password": "pw", "secret": "s",
-                       "tokenizer": "tok", "api_token": 123456}]}
-    assert redact(raw) == {"stages": [{"train": {"hub_token": "***", "max_new_tokens": 5}, "db_password": "***",
-                                       "secret": "***", "tokenizer": "tok", "api_token": "***"}]}
-    assert raw["stages"][0]["train"]["hub_token"] == "hf_real"   # the library config still gets the real value
+    raw = {
+        "stages": [
+            {
+                "train": {"hub_token": "hf_real", "max_new_tokens": 5},
+                "db_password": "pw",
+                "secret": "s",
+                "tokenizer": "tok",
+                "api_token": 123456,
+            }
+        ]
+    }
+    assert redact(raw) == {
+        "stages": [
+            {
+                "train": {"hub_token": "***", "max_new_tokens": 5},
+                "db_password": "***",
+                "secret": "***",
+                "tokenizer": "tok",
+                "api_token": "***",
+            }
+        ]
+    }
+    assert raw["stages"][0]["train"]["hub_token"] == "hf_real"  # the library config still gets the real value
     assert "redact(recipe.raw)" in (REPO / "hfpipeline" / "pipeline.py").read_text()
 
 
@@ -228,6 +276,7 @@ def test_validate_takes_overrides(tmp_path, capsys):
 
 
 # --- data files ----------------------------------------------------------------------------------------------
+
 
 def rows(*items) -> bytes:
     return "".join(json.dumps(r) + "\n" for r in items).encode()
@@ -250,41 +299,125 @@ DATA_CASES = [  # (id, recipe, stage, file name, content, extra block keys, frag
     ("blank-lines", RLHF, "tok", "d.jsonl", b"\n\n  \n", "", "d.jsonl: no rows"),
     ("text-int", RLHF, "tok", "d.jsonl", rows({"text": "a"}, {"text": 5}), "", "d.jsonl:2: column 'text' holds int 5"),
     ("text-null", RLHF, "pretrain", "d.jsonl", rows({"text": None}), "", "column 'text' holds NoneType"),
-    ("column-missing-later", RLHF, "tok", "d.jsonl", rows({"text": "a"}, {"txt": "b"}), "",
-     "d.jsonl:2: no 'text' column"),
+    (
+        "column-missing-later",
+        RLHF,
+        "tok",
+        "d.jsonl",
+        rows({"text": "a"}, {"txt": "b"}),
+        "",
+        "d.jsonl:2: no 'text' column",
+    ),
     ("bad-json", RLHF, "tok", "d.jsonl", b'{"text": "a"}\n{"text": "b"}\n{"text": \n', "", "d.jsonl:3: not valid JSON"),
     ("bad-utf8", RLHF, "tok", "d.jsonl", b'{"text": "a"}\n{"text": "\xff"}\n', "", "d.jsonl:2: not valid UTF-8"),
     ("row-not-object", RLHF, "tok", "d.jsonl", b'{"text": "a"}\n[1, 2]\n', "", "d.jsonl:2: expected a JSON object"),
-    ("no-assistant", RLHF, "sft", "d.jsonl", rows({"messages": CHAT}, {"messages": CHAT[:1]}), "",
-     "d.jsonl:2: column 'messages' has no assistant message"),
-    ("unknown-role", RLHF, "sft", "d.jsonl", rows({"messages": [{"role": "bot", "content": "x"}, CHAT[1]]}), "",
-     "unknown role 'bot'"),
+    (
+        "no-assistant",
+        RLHF,
+        "sft",
+        "d.jsonl",
+        rows({"messages": CHAT}, {"messages": CHAT[:1]}),
+        "",
+        "d.jsonl:2: column 'messages' has no assistant message",
+    ),
+    (
+        "unknown-role",
+        RLHF,
+        "sft",
+        "d.jsonl",
+        rows({"messages": [{"role": "bot", "content": "x"}, CHAT[1]]}),
+        "",
+        "unknown role 'bot'",
+    ),
     ("messages-string", RLHF, "sft", "d.jsonl", rows({"messages": "hi"}), "", "expected a list of messages"),
     ("message-not-dict", RLHF, "sft", "d.jsonl", rows({"messages": ["hi", CHAT[1]]}), "", "message 0: expected"),
-    ("content-int", RLHF, "sft", "d.jsonl", rows({"messages": [{"role": "user", "content": 3}, CHAT[1]]}), "",
-     "message 0: content holds int"),
+    (
+        "content-int",
+        RLHF,
+        "sft",
+        "d.jsonl",
+        rows({"messages": [{"role": "user", "content": 3}, CHAT[1]]}),
+        "",
+        "message 0: content holds int",
+    ),
     ("messages-empty", RLHF, "sft", "d.jsonl", rows({"messages": []}), "", "holds an empty list of messages"),
-    ("completion-null", RLHF, "sft", "d.jsonl", rows({"prompt": "p", "completion": None}), "",
-     "column 'completion' holds NoneType"),
-    ("chosen-int", RLHF, "reward", "d.jsonl", rows({"prompt": "p", "chosen": 1, "rejected": "r"}), "",
-     "column 'chosen' holds int"),
-    ("rejected-chat-no-assistant", RLHF, "reward", "d.jsonl",
-     rows({"prompt": "p", "chosen": CHAT, "rejected": CHAT[:1]}), "", "'rejected' has no assistant message"),
+    (
+        "completion-null",
+        RLHF,
+        "sft",
+        "d.jsonl",
+        rows({"prompt": "p", "completion": None}),
+        "",
+        "column 'completion' holds NoneType",
+    ),
+    (
+        "chosen-int",
+        RLHF,
+        "reward",
+        "d.jsonl",
+        rows({"prompt": "p", "chosen": 1, "rejected": "r"}),
+        "",
+        "column 'chosen' holds int",
+    ),
+    (
+        "rejected-chat-no-assistant",
+        RLHF,
+        "reward",
+        "d.jsonl",
+        rows({"prompt": "p", "chosen": CHAT, "rejected": CHAT[:1]}),
+        "",
+        "'rejected' has no assistant message",
+    ),
     ("ppo-prompt-dict", RLHF, "ppo", "d.jsonl", rows({"prompt": {"a": 1}}), "", "column 'prompt' holds dict"),
-    ("seq2seq-target-list", SUMMARIZE, "summarize", "d.jsonl", rows({"document": "d", "summary": ["s"]}),
-     ", source_field: document, target_field: summary", "column 'summary' holds list"),
-    ("label-bool", CLASSIFY, "classify", "d.jsonl", rows(*[{"text": "t", "label": True}] * 5), "",
-     "a label is an integer or a string"),
+    (
+        "seq2seq-target-list",
+        SUMMARIZE,
+        "summarize",
+        "d.jsonl",
+        rows({"document": "d", "summary": ["s"]}),
+        ", source_field: document, target_field: summary",
+        "column 'summary' holds list",
+    ),
+    (
+        "label-bool",
+        CLASSIFY,
+        "classify",
+        "d.jsonl",
+        rows(*[{"text": "t", "label": True}] * 5),
+        "",
+        "a label is an integer or a string",
+    ),
     ("label-list", CLASSIFY, "classify", "d.jsonl", rows(*[{"text": "t", "label": [1]}] * 5), "", "column 'label'"),
     ("missing-column", CLASSIFY, "classify", "d.jsonl", rows({"text": "t"}), "", "missing column 'label'"),
-    ("classify-two-rows", CLASSIFY, "classify", "d.jsonl", rows(*[{"text": "t", "label": 1}] * 2), "",
-     "d.jsonl: 2 rows; a classify stage needs >= 3 (2 to train on after holding out 0.1"),
+    (
+        "classify-two-rows",
+        CLASSIFY,
+        "classify",
+        "d.jsonl",
+        rows(*[{"text": "t", "label": 1}] * 2),
+        "",
+        "d.jsonl: 2 rows; a classify stage needs >= 3 (2 to train on after holding out 0.1",
+    ),
     ("classify-one-row", CLASSIFY, "classify", "d.jsonl", rows({"text": "t", "label": 1}), "", "1 rows; a classify"),
-    ("validation-count", RLHF, "sft", "d.jsonl", rows(*[{"prompt": "p", "completion": "c"}] * 5),
-     ", validation_size: 5", "5 rows; a sft stage needs >= 6"),
+    (
+        "validation-count",
+        RLHF,
+        "sft",
+        "d.jsonl",
+        rows(*[{"prompt": "p", "completion": "c"}] * 5),
+        ", validation_size: 5",
+        "5 rows; a sft stage needs >= 6",
+    ),
     ("one-block", RLHF, "pretrain", "d.jsonl", rows(*[{"text": "tiny"}] * 3), "", "fewer than one block of 512 tokens"),
-    ("csv-ragged", CLASSIFY, "classify", "d.csv", b"text,label\nok,1\n\"a, b\",1\nx,1,extra\n", "",
-     "d.csv:4: 3 fields, but the header has 2"),
+    (
+        "csv-ragged",
+        CLASSIFY,
+        "classify",
+        "d.csv",
+        b'text,label\nok,1\n"a, b",1\nx,1,extra\n',
+        "",
+        "d.csv:4: 3 fields, but the header has 2",
+    ),
     ("csv-short-row", CLASSIFY, "classify", "d.csv", b"text,label\nok,1\nlonely\n", "", "d.csv:3: 1 fields"),
     ("csv-bad-utf8", CLASSIFY, "classify", "d.csv", b"text,label\nok,1\n\xff,1\n", "", "d.csv:3: not valid UTF-8"),
     ("csv-header-only", CLASSIFY, "classify", "d.csv", b"text,label\n", "", "d.csv: no rows"),
@@ -293,10 +426,24 @@ DATA_CASES = [  # (id, recipe, stage, file name, content, extra block keys, frag
     ("json-array-item", RLHF, "tok", "d.json", b'[{"text": "a"}, 3]', "", "d.json: item 2 is a int"),
     ("json-broken", RLHF, "tok", "d.json", b'[{"text": "a"},', "", "d.json: not valid JSON"),
     ("jsonl-as-parquet", RLHF, "tok", "d.parquet", rows({"text": "a"}), "", "holds JSON, not parquet. Rename it"),
-    ("parquet-truncated", RLHF, "tok", "d.parquet", lambda: parquet({"text": ["a"] * 50})[:-30], "",
-     "not a parquet file (truncated"),
-    ("parquet-int-text", RLHF, "tok", "d.parquet", lambda: parquet({"text": [1, 2]}), "",
-     "column 'text' has type int64"),
+    (
+        "parquet-truncated",
+        RLHF,
+        "tok",
+        "d.parquet",
+        lambda: parquet({"text": ["a"] * 50})[:-30],
+        "",
+        "not a parquet file (truncated",
+    ),
+    (
+        "parquet-int-text",
+        RLHF,
+        "tok",
+        "d.parquet",
+        lambda: parquet({"text": [1, 2]}),
+        "",
+        "column 'text' has type int64",
+    ),
     ("parquet-missing-column", RLHF, "tok", "d.parquet", lambda: parquet({"body": ["a"]}), "", "missing column 'text'"),
     ("parquet-no-rows", RLHF, "tok", "d.parquet", lambda: parquet({"text": pa_strings()}), "", "d.parquet: no rows"),
     ("unsupported-format", RLHF, "tok", "d.txt", b"text\n", "", "unsupported format '.txt'"),
@@ -309,8 +456,9 @@ def pa_strings():
     return pa.array([], pa.string())
 
 
-@pytest.mark.parametrize("recipe,stage,name,content,extra,fragment", [c[1:] for c in DATA_CASES],
-                         ids=[c[0] for c in DATA_CASES])
+@pytest.mark.parametrize(
+    "recipe,stage,name,content,extra,fragment", [c[1:] for c in DATA_CASES], ids=[c[0] for c in DATA_CASES]
+)
 def test_bad_data_file(recipe, stage, name, content, extra, fragment, tmp_path, capsys):
     data = tmp_path / "data"
     data.mkdir()
@@ -340,14 +488,17 @@ def test_data_folders(tmp_path, capsys):
 
 
 def test_chosen_equal_rejected_is_a_warning(tmp_path, capsys):
-    data = write_jsonl(tmp_path / "prefs.jsonl", [{"prompt": "p", "chosen": "a", "rejected": "a"}] * 3
-                       + [{"prompt": "p", "chosen": "a", "rejected": "b"}] * 17)
+    data = write_jsonl(
+        tmp_path / "prefs.jsonl",
+        [{"prompt": "p", "chosen": "a", "rejected": "a"}] * 3 + [{"prompt": "p", "chosen": "a", "rejected": "b"}] * 17,
+    )
     assert main(["validate", RLHF, f"output_dir={tmp_path}/run", f"stages.reward.data={{path: {data}}}"]) == 0
     err = capsys.readouterr().err
     assert "stages[3].data.path: warning: " in err and "3 of 20 rows have chosen == rejected" in err
 
 
 # --- command line --------------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module", autouse=True)
 def transformers_logging_outside_capsys():
@@ -361,8 +512,13 @@ def broken_models(tmp_path):
     """Model folders whose weights are damaged in different ways, a run dir with a damaged run.json, and files."""
     header = json.dumps({"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}).encode()
     whole = len(header).to_bytes(8, "little") + header + bytes(16)
-    weights = {"truncated": whole[:-5], "short": b"\x01\x02", "huge-header": (10**9).to_bytes(8, "little") + header,
-               "not-json": (5).to_bytes(8, "little") + b"nope!" + bytes(16), "padded": whole + bytes(7)}
+    weights = {
+        "truncated": whole[:-5],
+        "short": b"\x01\x02",
+        "huge-header": (10**9).to_bytes(8, "little") + header,
+        "not-json": (5).to_bytes(8, "little") + b"nope!" + bytes(16),
+        "padded": whole + bytes(7),
+    }
     for name, blob in weights.items():
         folder = tmp_path / name
         folder.mkdir()
@@ -455,10 +611,11 @@ def test_disk_refusing_writes_exit_3_leaving_nothing(code, tmp_path, monkeypatch
     run = tmp_path / "run"
     line = one_line_failure(["run", RLHF, f"output_dir={run}"], capsys, REPO / "recipes", code=3)
     assert f"{run / 'run.json'}: cannot write: " in line
-    assert not [p for p in run.rglob("*") if p.is_file()]   # no half-written run.json, no temporary file
+    assert not [p for p in run.rglob("*") if p.is_file()]  # no half-written run.json, no temporary file
 
 
 # --- the labelling server ------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def batch(tmp_path):
@@ -508,19 +665,34 @@ SERVER_CASES = [  # (id, method, path, body, headers, status, fragment of the er
     ("deep-json", "POST", "/api/label", b"[" * 50 + b"]" * 50, JSON, 400, "nests deeper than 8 levels"),
     ("very-deep-json", "POST", "/api/label", b"[" * 100000 + b"]" * 100000, JSON, 400, "nests deeper"),
     ("empty-body", "POST", "/api/label", b"", JSON, 400, "body must be 1.."),
-    ("too-big", "POST", "/api/label", b"{}", {**JSON, "Content-Length": str(label_server.MAX_BODY + 1)}, 400,
-     "body must be 1.."),
+    (
+        "too-big",
+        "POST",
+        "/api/label",
+        b"{}",
+        {**JSON, "Content-Length": str(label_server.MAX_BODY + 1)},
+        400,
+        "body must be 1..",
+    ),
     ("unknown-item", "POST", "/api/label", json.dumps({"id": "zz", "ranking": [0, 1, 2]}).encode(), JSON, 400, "zz"),
-    ("bad-ranking", "POST", "/api/label", json.dumps({"id": "q0", "ranking": [0, 0, 1]}).encode(), JSON, 400,
-     "ranking"),
+    (
+        "bad-ranking",
+        "POST",
+        "/api/label",
+        json.dumps({"id": "q0", "ranking": [0, 0, 1]}).encode(),
+        JSON,
+        400,
+        "ranking",
+    ),
     ("unknown-endpoint", "POST", "/api/other", LABEL, JSON, 404, "no such endpoint"),
     ("unknown-page", "GET", "/secret", None, {}, 404, "no such page"),
     ("unknown-id", "GET", "/api/item/nope", None, {}, 404, "unknown id"),
 ]
 
 
-@pytest.mark.parametrize("method,path,body,headers,status,fragment", [c[1:] for c in SERVER_CASES],
-                         ids=[c[0] for c in SERVER_CASES])
+@pytest.mark.parametrize(
+    "method,path,body,headers,status,fragment", [c[1:] for c in SERVER_CASES], ids=[c[0] for c in SERVER_CASES]
+)
 def test_bad_request(server, batch, method, path, body, headers, status, fragment):
     before = tree_hash(batch.parent)
     got, resp, reply = call(server, method, path, body, headers)
@@ -577,13 +749,13 @@ def test_idle_connections_time_out_and_excess_ones_are_closed(batch, monkeypatch
     srv = start(label_server.make_server(batch, "127.0.0.1", 0))
     try:
         idle = socket.create_connection(("127.0.0.1", srv.server_address[1]), timeout=10)
-        extra = socket.create_connection(("127.0.0.1", srv.server_address[1]), timeout=5)   # accepted after idle
-        assert extra.recv(100) == b""            # over the cap: closed at once, without an answer
+        extra = socket.create_connection(("127.0.0.1", srv.server_address[1]), timeout=5)  # accepted after idle
+        assert extra.recv(100) == b""  # over the cap: closed at once, without an answer
         started = time.perf_counter()
-        assert idle.recv(100) == b""             # silent for TIMEOUT: closed
+        assert idle.recv(100) == b""  # silent for TIMEOUT: closed
         assert time.perf_counter() - started < 8
-        time.sleep(0.3)   # the handler thread frees its slot just after closing the socket
-        assert call(srv, "GET", "/api/state")[0] == 200   # the slot is free again
+        time.sleep(0.3)  # the handler thread frees its slot just after closing the socket
+        assert call(srv, "GET", "/api/state")[0] == 200  # the slot is free again
     finally:
         srv.shutdown()
         srv.server_close()

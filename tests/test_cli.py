@@ -13,8 +13,9 @@ HEAVY = ("torch", "transformers", "trl", "datasets", "accelerate", "peft", "eval
 
 def imported_modules(*args: str) -> set[str]:
     """Top-level modules a CLI call imports, from python -X importtime."""
-    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "hfpipeline", *args], cwd=REPO,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "hfpipeline", *args], cwd=REPO, capture_output=True, text=True
+    )
     names = set()
     for line in out.stderr.splitlines():
         if line.startswith("import time:") and "|" in line:
@@ -69,6 +70,6 @@ def test_overrides_may_follow_options():
 
     args, extra = build_parser().parse_known_args(["run", "r.yaml", "--overwrite", "seed=3"])
     assert extra == ["seed=3"]
-    assert main(["run", "no-such.yaml", "--overwrite", "seed=3"]) == 2   # parsed; fails on the missing file
+    assert main(["run", "no-such.yaml", "--overwrite", "seed=3"]) == 2  # parsed; fails on the missing file
     with pytest.raises(SystemExit):
         main(["run", "r.yaml", "--frobnicate"])

@@ -19,9 +19,24 @@ def quiet_again():
 
 def sft_recipe(tmp_path, decoder) -> str:
     data = write_jsonl(tmp_path / "i.jsonl", instructions(40))
-    return str(write_recipe(tmp_path / "r.yaml", {"name": "c", "output_dir": str(tmp_path / "run"), "stages": [
-        {"name": "sft", "kind": "sft", "model": str(decoder / "sft"), "data": {"path": str(data), "validation_size": 8},
-         "train": {"max_steps": 4, "logging_steps": 1, "eval_strategy": "steps", "eval_steps": 2}}]}))
+    return str(
+        write_recipe(
+            tmp_path / "r.yaml",
+            {
+                "name": "c",
+                "output_dir": str(tmp_path / "run"),
+                "stages": [
+                    {
+                        "name": "sft",
+                        "kind": "sft",
+                        "model": str(decoder / "sft"),
+                        "data": {"path": str(data), "validation_size": 8},
+                        "train": {"max_steps": 4, "logging_steps": 1, "eval_strategy": "steps", "eval_steps": 2},
+                    }
+                ],
+            },
+        )
+    )
 
 
 def test_raw_logs_go_to_the_stage_log_and_evaluations_are_short_lines(decoder, tmp_path, capsys):
@@ -34,8 +49,9 @@ def test_raw_logs_go_to_the_stage_log_and_evaluations_are_short_lines(decoder, t
     summary = json.loads((tmp_path / "run/run.json").read_text())["stages"][0]["headline"]
     assert summary["baseline"] == "eval_loss_before" and summary["value"] < summary["baseline_value"]
     assert f"eval_loss={summary['value']:.4g} (vs eval_loss_before {summary['baseline_value']:.4g})" in shown.out
-    logged = [json.loads(line) for line in (tmp_path / "run/sft/stage.log").read_text().splitlines()
-              if line.startswith("{")]
+    logged = [
+        json.loads(line) for line in (tmp_path / "run/sft/stage.log").read_text().splitlines() if line.startswith("{")
+    ]
     assert [r["step"] for r in logged if "loss" in r and "eval_loss" not in r] == [1, 2, 3, 4]
 
 

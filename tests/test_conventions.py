@@ -42,16 +42,38 @@ def test_env_lists_versions_and_devices(capsys):
 
 
 def test_underscores_in_long_options_mean_dashes():
-    assert dashed(["sample", "m", "--max_new_tokens", "7", "--top_p=0.5", "-k", "2", "x_y", "--", "--a_b"]) == \
-        ["sample", "m", "--max-new-tokens", "7", "--top-p=0.5", "-k", "2", "x_y", "--", "--a_b"]
+    assert dashed(["sample", "m", "--max_new_tokens", "7", "--top_p=0.5", "-k", "2", "x_y", "--", "--a_b"]) == [
+        "sample",
+        "m",
+        "--max-new-tokens",
+        "7",
+        "--top-p=0.5",
+        "-k",
+        "2",
+        "x_y",
+        "--",
+        "--a_b",
+    ]
     args = build_parser().parse_args(dashed(["sample", "m", "--prompts", "p_q.jsonl", "--max_new_tokens", "7"]))
     assert (args.max_new_tokens, args.prompts) == (7, "p_q.jsonl")
 
 
 @pytest.fixture
 def recipe(tmp_cwd):
-    return write_recipe(tmp_cwd / "r.yaml", {"name": "conv", "stages": [
-        {"name": "tok", "kind": "tokenizer", "vocab_size": 200, "data": {"path": "demo:reviews", "max_rows": 20}}]})
+    return write_recipe(
+        tmp_cwd / "r.yaml",
+        {
+            "name": "conv",
+            "stages": [
+                {
+                    "name": "tok",
+                    "kind": "tokenizer",
+                    "vocab_size": 200,
+                    "data": {"path": "demo:reviews", "max_rows": 20},
+                }
+            ],
+        },
+    )
 
 
 def test_launch_takes_a_preset_name(recipe, capsys):
@@ -65,13 +87,28 @@ def test_launch_takes_a_preset_name(recipe, capsys):
 
 @pytest.mark.slow
 def test_wheel_ships_recipes_and_schema(tmp_path):
-    source = tmp_path / "src"   # a copy: building in place would leave build/ in the checkout
+    source = tmp_path / "src"  # a copy: building in place would leave build/ in the checkout
     shutil.copytree(REPO / "hfpipeline", source / "hfpipeline", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(REPO / "recipes", source / "recipes")
     for name in ("pyproject.toml", "setup.py", "README.md"):
         shutil.copy(REPO / name, source / name)
-    out = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                          str(tmp_path), str(source)], capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     (wheel,) = tmp_path.glob("hfpipeline-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())

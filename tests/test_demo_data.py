@@ -66,7 +66,7 @@ def test_file_matches_its_readme_row(file):
     assert abs((DEMO / file).stat().st_size / 1024 - documented["kb"]) <= max(1, 0.05 * documented["kb"])
     for i, row in enumerate(rows, 1):
         assert list(row) == documented["columns"], f"{file}:{i}: columns {list(row)}"
-        if file == "feedback.jsonl":   # ranked rows hold lists and an object: checked in tests/test_feedback_loop.py
+        if file == "feedback.jsonl":  # ranked rows hold lists and an object: checked in tests/test_feedback_loop.py
             continue
         assert all(isinstance(v, str) and v.strip() for v in row.values()), f"{file}:{i}: empty or non-string value"
 
@@ -147,7 +147,7 @@ def test_translations_are_one_to_one():
 
 def test_generator_reproduces_the_shipped_files(tmp_path):
     counts = generator().main(tmp_path)
-    shipped = [p.name for p in DEMO.glob("*.jsonl") if p.name != "feedback.jsonl"]   # scripts/make_feedback_demo.py
+    shipped = [p.name for p in DEMO.glob("*.jsonl") if p.name != "feedback.jsonl"]  # scripts/make_feedback_demo.py
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(shipped)
     for path in tmp_path.iterdir():
         assert path.read_bytes() == (DEMO / path.name).read_bytes(), f"{path.name} differs: rerun the generator"

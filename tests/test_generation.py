@@ -35,13 +35,23 @@ def test_generate_reads_the_prompt_from_stdin(decoder, loaded, capsys, monkeypat
 
 
 def test_generate_num_return_sequences(decoder, capsys):
-    args = ["generate", str(decoder / "sft"), prompt(0), prompt(3), "--max-new-tokens", "6", "--num-return-sequences",
-            "3", "--seed", "7"]
+    args = [
+        "generate",
+        str(decoder / "sft"),
+        prompt(0),
+        prompt(3),
+        "--max-new-tokens",
+        "6",
+        "--num-return-sequences",
+        "3",
+        "--seed",
+        "7",
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out
     headers = [line for line in out.splitlines() if line.startswith("--- prompt")]
     assert headers == [f"--- prompt {i}, sample {j} ---" for i in (1, 2) for j in (1, 2, 3)]
-    assert main(args) == 0 and capsys.readouterr().out == out           # same seed, same text
+    assert main(args) == 0 and capsys.readouterr().out == out  # same seed, same text
 
 
 def test_greedy_with_several_sequences_is_refused(decoder, capsys):
@@ -82,12 +92,25 @@ def test_sample_command_writes_a_labelling_batch(decoder, tmp_path, capsys):
     args = ["sample", str(decoder), "--prompts", str(prompts), "-k", "3", "-o", str(out), "--max-new-tokens", "6"]
     assert main(args) == 0
     assert f"wrote 3 prompts x 3 responses to {out}" in capsys.readouterr().err
-    batch = feedback.load_batch(out)                     # what `hfpipeline label` reads
+    batch = feedback.load_batch(out)  # what `hfpipeline label` reads
     assert len(batch.items) == 3 and all(len(set(item["responses"])) == 3 for item in batch.items)
     text = tmp_path / "prompts.txt"
-    text.write_text("\n".join(prompt(i) .replace("\n", " ") for i in range(2)) + "\n\n")
-    assert main(["sample", str(decoder / "sft"), "--prompts", str(text), "-o", str(tmp_path / "b2.jsonl"),
-                 "--max-new-tokens", "4"]) == 0
+    text.write_text("\n".join(prompt(i).replace("\n", " ") for i in range(2)) + "\n\n")
+    assert (
+        main(
+            [
+                "sample",
+                str(decoder / "sft"),
+                "--prompts",
+                str(text),
+                "-o",
+                str(tmp_path / "b2.jsonl"),
+                "--max-new-tokens",
+                "4",
+            ]
+        )
+        == 0
+    )
     assert len(feedback.load_batch(tmp_path / "b2.jsonl").items) == 2
     # a batch that already has labels beside it is not overwritten
     feedback.labels_path_for(out).write_text("")
@@ -114,7 +137,7 @@ def test_a_run_dir_names_the_stage_it_loads_and_refuses_an_unfinished_one(decode
     run = tmp_path / "run"
     shutil.copytree(decoder, run)
     manifest = json.loads((run / "run.json").read_text())
-    manifest["stages"].append({"name": "dpo", "kind": "dpo", "status": "running"})   # a run still going on
+    manifest["stages"].append({"name": "dpo", "kind": "dpo", "status": "running"})  # a run still going on
     (run / "run.json").write_text(json.dumps(manifest))
     with pytest.raises(UserError, match=r"its last pretrain/sft/dpo stage, 'dpo', is running, not finished.*run/sft"):
         rundir.model_folder(str(run), kinds=("pretrain", "sft", "dpo"))
@@ -122,7 +145,10 @@ def test_a_run_dir_names_the_stage_it_loads_and_refuses_an_unfinished_one(decode
 
 def test_a_path_is_never_taken_for_a_hub_id(tmp_cwd, capsys):
     (tmp_cwd / "runs").mkdir()
-    for path, message in (("runs/nope", "runs/nope: no such folder"), ("./x", "./x: no such folder"),
-                          ("someone/model", "someone/model: no such folder, and not a model in the local Hub cache")):
+    for path, message in (
+        ("runs/nope", "runs/nope: no such folder"),
+        ("./x", "./x: no such folder"),
+        ("someone/model", "someone/model: no such folder, and not a model in the local Hub cache"),
+    ):
         assert main(["generate", path, "hi"]) == 2
         assert message in capsys.readouterr().err

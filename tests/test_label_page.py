@@ -22,16 +22,34 @@ def batch_path(tmp_path):
     path = tmp_path / "batch.jsonl"
     prompts = ["Explain why the sky is blue.", "Write a haiku about autumn.", "What is 17 * 3?"]
     responses = [
-        ["Sunlight scatters off air molecules; blue light scatters most (Rayleigh scattering).",
-         "Because the ocean reflects onto it.", "The sky is blue. I don't know why."],
-        ["Red leaves drift and fall\nquiet paths of amber light\nthe year exhales slow", "Autumn is a season.",
-         "Leaves fall down, it is cold, the end of summer is here now and I like soup."],
+        [
+            "Sunlight scatters off air molecules; blue light scatters most (Rayleigh scattering).",
+            "Because the ocean reflects onto it.",
+            "The sky is blue. I don't know why.",
+        ],
+        [
+            "Red leaves drift and fall\nquiet paths of amber light\nthe year exhales slow",
+            "Autumn is a season.",
+            "Leaves fall down, it is cold, the end of summer is here now and I like soup.",
+        ],
         ["17 * 3 = 51.", "17 * 3 = 41.", "It's 51, since 17 * 3 = 10 * 3 + 7 * 3 = 30 + 21."],
     ]
-    path.write_text("".join(
-        json.dumps({"id": f"q{i}", "prompt": p, "responses": r, "model": "tiny-sft",
-                    "sampling": {"temperature": 1.0, "top_p": 0.95}}) + "\n"
-        for i, (p, r) in enumerate(zip(prompts, responses))), encoding="utf-8")
+    path.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "id": f"q{i}",
+                    "prompt": p,
+                    "responses": r,
+                    "model": "tiny-sft",
+                    "sampling": {"temperature": 1.0, "top_p": 0.95},
+                }
+            )
+            + "\n"
+            for i, (p, r) in enumerate(zip(prompts, responses))
+        ),
+        encoding="utf-8",
+    )
     return path
 
 
@@ -70,8 +88,9 @@ def test_api_state_save_and_item(server, batch_path):
     assert state["item"]["id"] == "q0" and state["item"]["n"] == 1 and len(state["item"]["responses"]) == 3
     assert [t["name"] for t in state["tags"]] == ["inappropriate", "irrelevant", "inaccurate"]
 
-    status, reply = request(server, "POST", "/api/label", {"id": "q0", "ranking": [0, 2, 1],
-                                                           "tags": {"1": ["inaccurate"]}, "comment": ""})
+    status, reply = request(
+        server, "POST", "/api/label", {"id": "q0", "ranking": [0, 2, 1], "tags": {"1": ["inaccurate"]}, "comment": ""}
+    )
     assert status == 200 and reply["saved"]["ranking"] == [0, 2, 1]
     assert reply["state"]["done"] == 1 and reply["state"]["item"]["id"] == "q1"
 
@@ -80,17 +99,20 @@ def test_api_state_save_and_item(server, batch_path):
     assert request(server, "GET", "/api/item/missing")[0] == 404
     assert request(server, "GET", "/nothing-here")[0] == 404
     status, page = request(server, "GET", "/")
-    assert status == 200 and "<ol id=\"cards\"" in page and "http" not in page.split("<script>")[0].lower()
+    assert status == 200 and '<ol id="cards"' in page and "http" not in page.split("<script>")[0].lower()
 
 
-@pytest.mark.parametrize("body, fragment", [
-    ({"id": "q0", "ranking": [0, 0, 1]}, "not a permutation"),
-    ({"id": "q9", "ranking": [0, 1, 2]}, "unknown id 'q9'"),
-    ({"id": "q0", "ranking": [0, 1, 2], "tags": {"0": ["spam"]}}, "tag 'spam' is not one of"),
-    ({"id": "q0", "ranking": [0, 1, 2], "tags": {"5": ["irrelevant"]}}, "tags key '5'"),
-    (b"{not json", "not valid JSON"),
-    ([0, 1, 2], "must be a JSON object"),
-])
+@pytest.mark.parametrize(
+    "body, fragment",
+    [
+        ({"id": "q0", "ranking": [0, 0, 1]}, "not a permutation"),
+        ({"id": "q9", "ranking": [0, 1, 2]}, "unknown id 'q9'"),
+        ({"id": "q0", "ranking": [0, 1, 2], "tags": {"0": ["spam"]}}, "tag 'spam' is not one of"),
+        ({"id": "q0", "ranking": [0, 1, 2], "tags": {"5": ["irrelevant"]}}, "tags key '5'"),
+        (b"{not json", "not valid JSON"),
+        ([0, 1, 2], "must be a JSON object"),
+    ],
+)
 def test_api_rejects_malformed_label_and_keeps_file(server, batch_path, body, fragment):
     assert request(server, "POST", "/api/label", {"id": "q1", "ranking": [2, 1, 0]})[0] == 200
     before = labels_file(batch_path).read_bytes()
@@ -129,15 +151,23 @@ def test_label_command_arguments(tmp_path):
 def browser():
     if not CHROMIUM.exists():
         missing = "/usr/bin/chromium is missing: apt-get install -y chromium chromium-driver"
-        if os.environ.get("CI"):   # .ci/run installs the browser: in CI this test runs, never skips
+        if os.environ.get("CI"):  # .ci/run installs the browser: in CI this test runs, never skips
             pytest.fail(missing)
         pytest.skip(missing)
     webdriver = pytest.importorskip("selenium.webdriver")
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--no-first-run", "--window-size=1100,1000"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1100,1000",
+    ):
         options.add_argument(arg)
     driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=str(CHROMEDRIVER)), options=options)
     yield driver
@@ -146,6 +176,7 @@ def browser():
 
 def wait_for(driver, condition, what):
     from selenium.webdriver.support.ui import WebDriverWait
+
     return WebDriverWait(driver, 10).until(lambda d: condition(), message=f"timed out waiting for {what}")
 
 
@@ -173,7 +204,9 @@ def test_labeller_ranks_tags_saves_and_resumes(server, batch_path, browser):
 
     # Keyboard: focus Response C and move it to the top with Alt+ArrowUp twice.
     card(browser, 2).click()
-    ActionChains(browser).key_down(Keys.ALT).send_keys(Keys.ARROW_UP).send_keys(Keys.ARROW_UP).key_up(Keys.ALT).perform()
+    ActionChains(browser).key_down(Keys.ALT).send_keys(Keys.ARROW_UP).send_keys(Keys.ARROW_UP).key_up(
+        Keys.ALT
+    ).perform()
     assert card_order(browser) == [2, 0, 1]
     assert browser.switch_to.active_element == card(browser, 2)
     # Buttons: move Response A down one.
@@ -189,7 +222,8 @@ def test_labeller_ranks_tags_saves_and_resumes(server, batch_path, browser):
     # Mouse drag: drag Response C by its header above Response A (pointer events, not HTML5 drag and drop).
     head, top = card(browser, 2).find_element("css selector", ".name"), card(browser, 0)
     ActionChains(browser).click_and_hold(head).move_by_offset(0, -20).move_to_element_with_offset(
-        top, 0, -top.size["height"] // 2 + 4).pause(0.1).release().perform()
+        top, 0, -top.size["height"] // 2 + 4
+    ).pause(0.1).release().perform()
     assert card_order(browser) == [2, 0, 1]
     # Number key: focused card jumps to that rank.
     card(browser, 1).send_keys("2")
@@ -202,7 +236,9 @@ def test_labeller_ranks_tags_saves_and_resumes(server, batch_path, browser):
     assert browser.find_element("id", "prompt").text == "What is 17 * 3?"
     rows = [json.loads(line) for line in labels_file(batch_path).read_text().splitlines()]
     assert [(r["id"], r["ranking"], r["tags"], r["comment"]) for r in rows] == [
-        ("q0", [2, 1, 0], {"0": ["irrelevant"]}, "first"), ("q1", [2, 1, 0], {}, "")]
+        ("q0", [2, 1, 0], {"0": ["irrelevant"]}, "first"),
+        ("q1", [2, 1, 0], {}, ""),
+    ]
 
     # Screenshot of a labelled-looking item for the docs.
     card(browser, 2).find_element("css selector", "button.up").click()
@@ -235,8 +271,12 @@ def test_labeller_ranks_tags_saves_and_resumes(server, batch_path, browser):
 
 
 def test_relabel_link_prefills_saved_label(server, batch_path, browser):
-    request(server, "POST", "/api/label", {"id": "q1", "ranking": [1, 2, 0], "tags": {"2": ["inappropriate"]},
-                                           "comment": "meh"})
+    request(
+        server,
+        "POST",
+        "/api/label",
+        {"id": "q1", "ranking": [1, 2, 0], "tags": {"2": ["inappropriate"]}, "comment": "meh"},
+    )
     browser.get(label_server.server_url(server) + "#item=q1")
     wait_for(browser, lambda: progress(browser) == "Item 2 of 3 · 1 of 3 labelled", "re-label view")
     assert card_order(browser) == [1, 2, 0]

@@ -129,7 +129,8 @@ def test_sacrebleu_matches_corpus_bleu():
     preds = ["Hello there, general Kenobi!", "on our way to ankh morpork", "The cat is on the mat."]
     refs = ["hello there general kenobi", "goodbye ankh morpork", "There is a cat on the mat."]
     assert bleu.compute(predictions=preds, references=refs) == {
-        "score": pytest.approx(sacrebleu.corpus_bleu(preds, [refs]).score)}
+        "score": pytest.approx(sacrebleu.corpus_bleu(preds, [refs]).score)
+    }
 
 
 def test_chrf_hand_computed_chrf2():
@@ -146,10 +147,13 @@ def test_chrf_hand_computed_chrf2():
 def test_chrf_matches_corpus_chrf():
     chrf = load_metric("chrf")
     preds = ["The relationship between cats and dogs is not exactly friendly.", "a good bookshop is a black hole"]
-    refs = ["The relationship between dogs and cats is not exactly friendly.",
-            "A good bookshop is just a genteel Black Hole that knows how to read."]
+    refs = [
+        "The relationship between dogs and cats is not exactly friendly.",
+        "A good bookshop is just a genteel Black Hole that knows how to read.",
+    ]
     assert chrf.compute(predictions=preds, references=refs) == {
-        "score": pytest.approx(sacrebleu.corpus_chrf(preds, [refs]).score)}
+        "score": pytest.approx(sacrebleu.corpus_chrf(preds, [refs]).score)
+    }
 
 
 def test_other_names_pass_through_to_evaluate_load(monkeypatch):

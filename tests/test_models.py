@@ -23,17 +23,23 @@ def ctx_for(tmp_path):
     return SimpleNamespace(ref=lambda r: r.get("dir") or r.get("hub"))
 
 
-@pytest.mark.parametrize("model_type,cls,kind", [
-    ("gpt2", AutoModelForCausalLM, "bpe"),
-    ("llama", AutoModelForCausalLM, "bpe"),
-    ("bert", AutoModelForSequenceClassification, "wordpiece"),
-    ("t5", AutoModelForSeq2SeqLM, "unigram"),
-])
+@pytest.mark.parametrize(
+    "model_type,cls,kind",
+    [
+        ("gpt2", AutoModelForCausalLM, "bpe"),
+        ("llama", AutoModelForCausalLM, "bpe"),
+        ("bert", AutoModelForSequenceClassification, "wordpiece"),
+        ("t5", AutoModelForSeq2SeqLM, "unigram"),
+    ],
+)
 def test_tiny_model_from_config(model_type, cls, kind, tmp_path):
     tok = make_tokenizer(kind)
-    sizes = {"gpt2": dict(n_layer=2, n_embd=32, n_head=2), "llama": dict(num_hidden_layers=2, hidden_size=32, num_attention_heads=2, intermediate_size=64),
-             "bert": dict(num_hidden_layers=2, hidden_size=32, num_attention_heads=2, intermediate_size=64),
-             "t5": dict(num_layers=2, d_model=32, d_ff=64, num_heads=2, d_kv=16)}[model_type]
+    sizes = {
+        "gpt2": dict(n_layer=2, n_embd=32, n_head=2),
+        "llama": dict(num_hidden_layers=2, hidden_size=32, num_attention_heads=2, intermediate_size=64),
+        "bert": dict(num_hidden_layers=2, hidden_size=32, num_attention_heads=2, intermediate_size=64),
+        "t5": dict(num_layers=2, d_model=32, d_ff=64, num_heads=2, d_kv=16),
+    }[model_type]
     model = models.build_model(cls, {"config": {"model_type": model_type, **sizes}}, ctx_for(tmp_path), tok)
     assert model.config.vocab_size == len(tok) and model.config.pad_token_id == tok.pad_token_id
     assert sum(p.numel() for p in model.parameters()) < 200_000
@@ -48,7 +54,12 @@ def test_tiny_model_from_config(model_type, cls, kind, tmp_path):
 
 def test_lora_trains_only_adapters_and_reloads_merged(tmp_path):
     tok = make_tokenizer()
-    model = models.build_model(AutoModelForCausalLM, {"config": {"model_type": "gpt2", "n_layer": 2, "n_embd": 32, "n_head": 2}}, ctx_for(tmp_path), tok)
+    model = models.build_model(
+        AutoModelForCausalLM,
+        {"config": {"model_type": "gpt2", "n_layer": 2, "n_embd": 32, "n_head": 2}},
+        ctx_for(tmp_path),
+        tok,
+    )
     base_dir = tmp_path / "base"
     models.save(model, tok, base_dir)
     model = models.load_model(AutoModelForCausalLM, str(base_dir))
@@ -58,7 +69,7 @@ def test_lora_trains_only_adapters_and_reloads_merged(tmp_path):
     with torch.no_grad():
         for name, p in lora.named_parameters():
             if "lora_B" in name:
-                p.fill_(0.01)   # make the adapters change the output
+                p.fill_(0.01)  # make the adapters change the output
     lora.save_pretrained(tmp_path / "adapters")
     merged = models.load_model(AutoModelForCausalLM, str(tmp_path / "adapters"))
     x = torch.tensor([[1, 2, 3]])
@@ -69,7 +80,12 @@ def test_lora_trains_only_adapters_and_reloads_merged(tmp_path):
 
 def test_inspect_counts_match_the_model(tmp_path, capsys):
     tok = make_tokenizer()
-    model = models.build_model(AutoModelForCausalLM, {"config": {"model_type": "gpt2", "n_layer": 2, "n_embd": 32, "n_head": 2, "n_positions": 96}}, ctx_for(tmp_path), tok)
+    model = models.build_model(
+        AutoModelForCausalLM,
+        {"config": {"model_type": "gpt2", "n_layer": 2, "n_embd": 32, "n_head": 2, "n_positions": 96}},
+        ctx_for(tmp_path),
+        tok,
+    )
     models.save(model, tok, tmp_path / "m")
     info = inspect_model(str(tmp_path / "m"), text="word1 and more")
     assert info["parameters"] == sum(p.numel() for p in model.parameters())
@@ -82,7 +98,12 @@ def test_inspect_counts_match_the_model(tmp_path, capsys):
 
 def test_merged_lora_names_its_own_folder_as_base(tmp_path):
     tok = make_tokenizer()
-    model = models.build_model(AutoModelForCausalLM, {"config": {"model_type": "gpt2", "n_layer": 1, "n_embd": 16, "n_head": 2}}, ctx_for(tmp_path), tok)
+    model = models.build_model(
+        AutoModelForCausalLM,
+        {"config": {"model_type": "gpt2", "n_layer": 1, "n_embd": 16, "n_head": 2}},
+        ctx_for(tmp_path),
+        tok,
+    )
     models.save(model, tok, tmp_path / "base")
     lora = models.add_lora(models.load_model(AutoModelForCausalLM, str(tmp_path / "base")), {"r": 2}, "CAUSAL_LM")
     lora.save_pretrained(tmp_path / "first")
@@ -109,9 +130,19 @@ def family_tokenizer(kind: str):
     return PreTrainedTokenizerFast(tokenizer_object=built, **tok_stage.SPECIALS[kind])
 
 
-@pytest.mark.parametrize("model_type, kind", [("gpt2", "bpe"), ("llama", "bpe"), ("qwen2", "bpe"),
-                                              ("bert", "wordpiece"), ("roberta", "wordpiece"),
-                                              ("distilbert", "wordpiece"), ("t5", "unigram"), ("bart", "unigram")])
+@pytest.mark.parametrize(
+    "model_type, kind",
+    [
+        ("gpt2", "bpe"),
+        ("llama", "bpe"),
+        ("qwen2", "bpe"),
+        ("bert", "wordpiece"),
+        ("roberta", "wordpiece"),
+        ("distilbert", "wordpiece"),
+        ("t5", "unigram"),
+        ("bart", "unigram"),
+    ],
+)
 def test_tiny_config_token_ids_are_the_tokenizers(model_type, kind):
     """Every special id of a from_config model (config and generation config) is one of the tokenizer's special
     tokens in its role: BART's forced eos is our eos, not its default id 2 (<unk> in our unigram vocabulary)."""

@@ -18,9 +18,23 @@ from hfpipeline.kinds import KINDS
 @pytest.fixture
 def recipe(tmp_cwd):
     write_jsonl(tmp_cwd / "text.jsonl", [{"text": f"hello world number {i} is here"} for i in range(50)])
-    return write_recipe(tmp_cwd / "r.yaml", {"name": "toks", "output_dir": "runs/toks", "stages": [
-        {"name": "a", "kind": "tokenizer", "type": "bpe", "vocab_size": 300, "data": {"path": "text.jsonl"}},
-        {"name": "b", "kind": "tokenizer", "type": "wordpiece", "vocab_size": 100, "data": {"path": "text.jsonl"}}]})
+    return write_recipe(
+        tmp_cwd / "r.yaml",
+        {
+            "name": "toks",
+            "output_dir": "runs/toks",
+            "stages": [
+                {"name": "a", "kind": "tokenizer", "type": "bpe", "vocab_size": 300, "data": {"path": "text.jsonl"}},
+                {
+                    "name": "b",
+                    "kind": "tokenizer",
+                    "type": "wordpiece",
+                    "vocab_size": 100,
+                    "data": {"path": "text.jsonl"},
+                },
+            ],
+        },
+    )
 
 
 def manifest(tmp_cwd):
@@ -33,7 +47,10 @@ def test_run_writes_the_run_directory(recipe, tmp_cwd, capsys):
     m = manifest(tmp_cwd)
     assert [s["status"] for s in m["stages"]] == ["done", "done"]
     assert m["seed"] == 42 and m["versions"]["transformers"] and m["versions"]["trl"]
-    assert m["stages"][0]["headline"] == {"metric": "vocab_size", "value": json.loads((run / "a/metrics.json").read_text())["vocab_size"]}
+    assert m["stages"][0]["headline"] == {
+        "metric": "vocab_size",
+        "value": json.loads((run / "a/metrics.json").read_text())["vocab_size"],
+    }
     assert [row["stage"] for row in m["summary"]] == ["a", "b"]
     assert yaml.safe_load((run / "recipe.resolved.yaml").read_text())["name"] == "toks"
     assert (run / "b/tokenizer.json").is_file()
@@ -53,7 +70,7 @@ def test_done_stage_is_skipped(recipe, tmp_cwd, capsys):
 def test_changed_stage_reruns_alone_and_another_recipe_needs_overwrite(recipe, tmp_cwd, capsys):
     main(["run", str(recipe)])
     b_before = (tmp_cwd / "runs/toks/b/tokenizer.json").stat().st_mtime_ns
-    assert main(["run", str(recipe), "stages.a.vocab_size=280"]) == 0   # a changed: a re-runs, b (independent) kept
+    assert main(["run", str(recipe), "stages.a.vocab_size=280"]) == 0  # a changed: a re-runs, b (independent) kept
     err = capsys.readouterr().err
     assert "[a] run: changed: stages.a.vocab_size: 300 -> 280" in err and "[b] keep" in err
     assert json.loads((tmp_cwd / "runs/toks/a/metrics.json").read_text())["vocab_size"] == 280
@@ -61,7 +78,7 @@ def test_changed_stage_reruns_alone_and_another_recipe_needs_overwrite(recipe, t
     assert main(["run", str(recipe), "name=other"]) == 2
     err = capsys.readouterr().err
     assert "runs/toks: holds a run of a different recipe (toks)" in err and "--overwrite" in err
-    assert manifest(tmp_cwd)["stages"][0]["status"] == "done"   # nothing lost
+    assert manifest(tmp_cwd)["stages"][0]["status"] == "done"  # nothing lost
 
 
 def test_non_run_directory_is_not_clobbered(recipe, tmp_cwd, capsys):
@@ -82,16 +99,29 @@ def test_only_reruns_one_stage_with_overwrite(recipe, tmp_cwd, capsys):
 
 def test_only_needs_its_inputs_done(tmp_cwd, capsys):
     write_jsonl(tmp_cwd / "text.jsonl", [{"text": "a b c d e f g"}] * 20)
-    r = write_recipe(tmp_cwd / "r.yaml", {"name": "x", "stages": [
-        {"name": "tok", "kind": "tokenizer", "data": "text.jsonl"},
-        {"name": "lm", "kind": "pretrain", "tokenizer": "tok", "data": "text.jsonl",
-         "model": {"from_config": "gpt2", "n_layer": 1, "n_embd": 16, "n_head": 2}}]})
+    r = write_recipe(
+        tmp_cwd / "r.yaml",
+        {
+            "name": "x",
+            "stages": [
+                {"name": "tok", "kind": "tokenizer", "data": "text.jsonl"},
+                {
+                    "name": "lm",
+                    "kind": "pretrain",
+                    "tokenizer": "tok",
+                    "data": "text.jsonl",
+                    "model": {"from_config": "gpt2", "n_layer": 1, "n_embd": 16, "n_head": 2},
+                },
+            ],
+        },
+    )
     assert main(["run", str(r), "--only", "lm"]) == 2
     assert "comes from stage 'tok', which is not done" in capsys.readouterr().err
 
 
 def fake_runner(monkeypatch, error):
     """Make the tokenizer kind run a stage that raises `error`."""
+
     def run(stage, ctx):
         raise error
 
@@ -104,8 +134,10 @@ def test_interrupt_marks_stage_and_keeps_manifest_consistent(recipe, tmp_cwd, mo
     assert main(["run", str(recipe)]) == 130
     m = manifest(tmp_cwd)
     assert [s["status"] for s in m["stages"]] == ["interrupted", "pending"]
-    monkeypatch.setitem(KINDS, "tokenizer", dataclasses.replace(KINDS["tokenizer"], runner="hfpipeline.stages.tokenizer"))
-    assert main(["run", str(recipe)]) == 0   # the rerun picks up where it stopped
+    monkeypatch.setitem(
+        KINDS, "tokenizer", dataclasses.replace(KINDS["tokenizer"], runner="hfpipeline.stages.tokenizer")
+    )
+    assert main(["run", str(recipe)]) == 0  # the rerun picks up where it stopped
     assert [s["status"] for s in manifest(tmp_cwd)["stages"]] == ["done", "done"]
 
 
@@ -122,7 +154,9 @@ def test_python_api_run_and_load_recipe(recipe, tmp_cwd):
     assert hfpipeline.load_recipe(str(recipe)).stage("b").options["type"] == "wordpiece"
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=[pytest.mark.ppo] if n == "ppo" else []) for n in sorted(KINDS)])
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=[pytest.mark.ppo] if n == "ppo" else []) for n in sorted(KINDS)]
+)
 def test_every_kind_has_a_runner_and_a_known_config(name):
     """The registry is the one table: each kind's runner module exists and trains with run(stage, ctx); its
     config class is one validation knows; each ref accepts only products that stage folders hold."""

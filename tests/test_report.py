@@ -23,8 +23,12 @@ TRAINED = ("pretrain", "sft", "reward", "ppo")
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("seen") / "run"
-    overrides = {**CUT, "output_dir": str(out), "defaults": {"train": {"report_to": "tensorboard"}},
-                 **{f"stages.{s}.train.logging_steps": 1 for s in ("pretrain", "sft", "reward")}}
+    overrides = {
+        **CUT,
+        "output_dir": str(out),
+        "defaults": {"train": {"report_to": "tensorboard"}},
+        **{f"stages.{s}.train.logging_steps": 1 for s in ("pretrain", "sft", "reward")},
+    }
     hfpipeline.run(str(REPO / "recipes/rlhf.yaml"), overrides)
     return out
 
@@ -43,26 +47,28 @@ def test_run_writes_the_report_with_a_plot_per_trained_stage(run):
     text = (run / "report.md").read_text()
     for name in ("tok", *TRAINED):
         assert f"## {name} (" in text
-    assert "stage     kind       status" in text   # rundir.summary_table
+    assert "stage     kind       status" in text  # rundir.summary_table
     assert "| transformers | " in text and "| trl | " in text
     assert "[samples.jsonl](ppo/samples.jsonl)" in text and (run / "ppo/samples.jsonl").is_file()
-    assert sorted(p.stem for p in (run / "plots").glob("*.png")) == sorted(TRAINED)   # nothing to plot for tok
+    assert sorted(p.stem for p in (run / "plots").glob("*.png")) == sorted(TRAINED)  # nothing to plot for tok
     for name in TRAINED:
         assert f"![{name}](plots/{name}.png)" in text
         image = pixels(run / "plots" / f"{name}.png")
         assert image.shape[0] > 150 and image.shape[1] > 250
-        assert image[..., :3].std() > 0.05   # drawn, not blank
+        assert image[..., :3].std() > 0.05  # drawn, not blank
 
 
 @pytest.mark.slow
 def test_each_stage_plots_what_it_logged(run):
     def titles(name):
-        return {title: data for _, title, data in report.panels(run / name, json.loads((run / name / "metrics.json")
-                                                                                         .read_text()))}
+        return {
+            title: data
+            for _, title, data in report.panels(run / name, json.loads((run / name / "metrics.json").read_text()))
+        }
 
     pretrain = titles("pretrain")
-    (label, steps, losses), = [s for s in pretrain["loss"] if s[0] == "train"]
-    assert steps == [1, 2, 3, 4] and len(losses) == 4      # logging_steps 1, max_steps 4
+    ((label, steps, losses),) = [s for s in pretrain["loss"] if s[0] == "train"]
+    assert steps == [1, 2, 3, 4] and len(losses) == 4  # logging_steps 1, max_steps 4
     assert len(pretrain["learning rate"][0][2]) == 4
     reward = titles("reward")
     metrics = json.loads((run / "reward/metrics.json").read_text())
@@ -94,21 +100,35 @@ def test_report_of_a_folder_that_is_no_run_is_one_line_error(tmp_path, capsys):
 def test_classifier_gets_a_confusion_matrix_and_seq2seq_its_baseline(tmp_path):
     run = tmp_path / "run"
     rows = [("pos", "pos"), ("pos", "neg"), ("neg", "neg"), ("neg", "neg"), ("neu", "pos")]
-    write_jsonl((run / "cls").mkdir(parents=True) or run / "cls/predictions.jsonl",
-                [{"text": f"t{i}", "label": g, "predicted": p, "probability": 0.9} for i, (g, p) in enumerate(rows)])
+    write_jsonl(
+        (run / "cls").mkdir(parents=True) or run / "cls/predictions.jsonl",
+        [{"text": f"t{i}", "label": g, "predicted": p, "probability": 0.9} for i, (g, p) in enumerate(rows)],
+    )
     (run / "cls/metrics.json").write_text(json.dumps({"accuracy": 0.6}))
     (run / "sum").mkdir()
-    (run / "sum/metrics.json").write_text(json.dumps({"rougeL": 0.31, "lead_rougeL": 0.22, "rouge1": 0.4,
-                                                       "lead_rouge1": 0.35, "lead_n": 2}))
-    (run / "run.json").write_text(json.dumps({"name": "t", "seed": 1, "stages": [
-        {"name": "cls", "kind": "classify", "status": "done", "seconds": 1.0},
-        {"name": "sum", "kind": "seq2seq", "status": "done", "seconds": 2.0}]}))
+    (run / "sum/metrics.json").write_text(
+        json.dumps({"rougeL": 0.31, "lead_rougeL": 0.22, "rouge1": 0.4, "lead_rouge1": 0.35, "lead_n": 2})
+    )
+    (run / "run.json").write_text(
+        json.dumps(
+            {
+                "name": "t",
+                "seed": 1,
+                "stages": [
+                    {"name": "cls", "kind": "classify", "status": "done", "seconds": 1.0},
+                    {"name": "sum", "kind": "seq2seq", "status": "done", "seconds": 2.0},
+                ],
+            }
+        )
+    )
     cls = report.panels(run / "cls", {"accuracy": 0.6})
-    assert cls == [("confusion", "confusion matrix (held out)",
-                    (["neg", "neu", "pos"], [[2, 0, 0], [0, 0, 1], [1, 0, 1]]))]
+    assert cls == [
+        ("confusion", "confusion matrix (held out)", (["neg", "neu", "pos"], [[2, 0, 0], [0, 0, 1], [1, 0, 1]]))
+    ]
     summary = report.panels(run / "sum", json.loads((run / "sum/metrics.json").read_text()))
-    assert summary == [("baseline", "scores beside the lead-N baseline",
-                        {"rougeL": (0.31, 0.22), "rouge1": (0.4, 0.35)})]
+    assert summary == [
+        ("baseline", "scores beside the lead-N baseline", {"rougeL": (0.31, 0.22), "rouge1": (0.4, 0.35)})
+    ]
     text = report.write(run).read_text()
     assert "[predictions.jsonl](cls/predictions.jsonl)" in text and "| lead_rougeL | 0.22 |" in text
     for name in ("cls", "sum"):
@@ -129,7 +149,7 @@ def test_tensorboard_logs_each_stage_under_its_folder(run):
         events = EventAccumulator(str(logs))
         events.Reload()
         scalars = events.Scalars(tag)
-        assert len(scalars) >= 2 and all(s.value == s.value for s in scalars), name   # logged per step, no NaN
+        assert len(scalars) >= 2 and all(s.value == s.value for s in scalars), name  # logged per step, no NaN
     assert not list((run / "tok").glob("logs"))
 
 
@@ -140,9 +160,16 @@ def test_trackers_point_at_the_stage_folder_and_names_default_to_recipe_and_stag
     from hfpipeline import training
 
     monkeypatch.delenv("TENSORBOARD_LOGGING_DIR", raising=False)
-    stage, ctx = stage_and_ctx(tmp_path, {"name": "cls", "kind": "classify", "model": "prajjwal1/bert-tiny",
-                                          "data": {"path": "demo:reviews", "max_rows": 20},
-                                          "train": {"report_to": ["tensorboard"]}})
+    stage, ctx = stage_and_ctx(
+        tmp_path,
+        {
+            "name": "cls",
+            "kind": "classify",
+            "model": "prajjwal1/bert-tiny",
+            "data": {"path": "demo:reviews", "max_rows": 20},
+            "train": {"report_to": ["tensorboard"]},
+        },
+    )
     args = training.build_args(TrainingArguments, stage, ctx)
     assert args.report_to == ["tensorboard"] and args.run_name == "cls" and args.project == ctx.recipe.name
     assert os.environ["TENSORBOARD_LOGGING_DIR"] == str((ctx.stage_dir / "logs").resolve())
@@ -157,11 +184,16 @@ def test_trackers_point_at_the_stage_folder_and_names_default_to_recipe_and_stag
 def test_every_stage_folder_has_a_model_card_that_loads(run):
     from huggingface_hub import ModelCard
 
-    for name, kind in (("tok", "tokenizer"), ("pretrain", "pretrain"), ("sft", "sft"), ("reward", "reward"),
-                       ("ppo", "ppo")):
+    for name, kind in (
+        ("tok", "tokenizer"),
+        ("pretrain", "pretrain"),
+        ("sft", "sft"),
+        ("reward", "reward"),
+        ("ppo", "ppo"),
+    ):
         card = ModelCard.load(run / name / "README.md")
         assert "hfpipeline" in card.data.tags and kind in card.data.tags
-        assert f"# rlhf / {name}" in card.text and f"kind: {kind}" in card.text   # the recipe block
+        assert f"# rlhf / {name}" in card.text and f"kind: {kind}" in card.text  # the recipe block
         assert "## Intended use and limits" in card.text
     assert ModelCard.load(run / "sft/README.md").data.pipeline_tag == "text-generation"
     reward = (run / "reward/README.md").read_text()
@@ -187,11 +219,25 @@ def test_lora_stage_card_loads_with_peft_and_export_notes_the_merge(decoder, tmp
 
     run = tmp_path / "run"
     data = str(write_jsonl(tmp_path / "d.jsonl", instructions(16)))
-    hfpipeline.run({"name": "lora", "seed": 0, "output_dir": str(run), "stages": [
-        {"name": "adapt", "kind": "sft", "model": str(decoder / "sft"), "data": data, "peft": {"r": 4},
-         "train": {"max_steps": 2, "per_device_train_batch_size": 8, "eval_strategy": "no"}}]})
+    hfpipeline.run(
+        {
+            "name": "lora",
+            "seed": 0,
+            "output_dir": str(run),
+            "stages": [
+                {
+                    "name": "adapt",
+                    "kind": "sft",
+                    "model": str(decoder / "sft"),
+                    "data": data,
+                    "peft": {"r": 4},
+                    "train": {"max_steps": 2, "per_device_train_batch_size": 8, "eval_strategy": "no"},
+                }
+            ],
+        }
+    )
     card = ModelCard.load(run / "adapt/README.md")
-    assert {"peft", "lora", "sft"} <= set(card.data.tags) and card.data.base_model is None   # a folder, not a Hub id
+    assert {"peft", "lora", "sft"} <= set(card.data.tags) and card.data.base_model is None  # a folder, not a Hub id
     assert f"model: `{decoder / 'sft'}`" in card.text and "r: 4" in card.text
     code = re.search(r"```python\n(.*?)```", card.text, re.S).group(1)
     assert "from peft import AutoPeftModelForCausalLM" in code

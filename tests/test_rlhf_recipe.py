@@ -14,7 +14,7 @@ import hfpipeline
 pytestmark = pytest.mark.ppo
 REPO = Path(__file__).resolve().parent.parent
 RECIPE = REPO / "recipes/rlhf.yaml"
-CUT = {   # a few steps of every stage on a slice of each demo dataset
+CUT = {  # a few steps of every stage on a slice of each demo dataset
     "stages.tok.vocab_size": 600,
     "stages.pretrain.model.n_embd": 32,
     "stages.pretrain.data": {"path": "demo:corpus", "max_rows": 200},
@@ -50,8 +50,13 @@ def shipped_run(tmp_path_factory) -> Path:
 @pytest.mark.slow
 def test_shipped_recipe_raises_reward_over_sft_with_bounded_kl(shipped_run):
     manifest = json.loads((shipped_run / "run.json").read_text())
-    assert [(s["kind"], s["status"]) for s in manifest["stages"]] == \
-        [("tokenizer", "done"), ("pretrain", "done"), ("sft", "done"), ("reward", "done"), ("ppo", "done")]
+    assert [(s["kind"], s["status"]) for s in manifest["stages"]] == [
+        ("tokenizer", "done"),
+        ("pretrain", "done"),
+        ("sft", "done"),
+        ("reward", "done"),
+        ("ppo", "done"),
+    ]
     metrics = json.loads((shipped_run / "ppo/metrics.json").read_text())
     assert metrics["mean_reward"] > metrics["mean_reward_sft"] + REWARD_MARGIN, metrics
     assert 0 < metrics["kl"] < KL_BOUND
@@ -63,22 +68,46 @@ def final_metrics(run_dir: Path) -> dict:
     """The figures a run ends with: each stage's headline plus the PPO comparison."""
     manifest = json.loads((run_dir / "run.json").read_text())
     ppo = json.loads((run_dir / "ppo/metrics.json").read_text())
-    return {**{s["name"]: s["headline"]["value"] for s in manifest["stages"]},
-            **{k: ppo[k] for k in ("mean_reward_sft", "mean_reward", "kl", "train_scores_last", "train_kl_last")}}
+    return {
+        **{s["name"]: s["headline"]["value"] for s in manifest["stages"]},
+        **{k: ppo[k] for k in ("mean_reward_sft", "mean_reward", "kl", "train_scores_last", "train_kl_last")},
+    }
 
 
 @pytest.mark.slow
 def test_accelerate_launch_gives_the_same_result(tmp_path):
     # accelerate launch sets OMP_NUM_THREADS (to 1 unless it is set): give both runs the same, or float sums differ
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "ACCELERATE_DISABLE_RICH": "1", "OMP_NUM_THREADS": "1"}
-    plain = subprocess.run([sys.executable, "-m", "hfpipeline", "run", str(RECIPE), *cli_overrides(tmp_path / "plain")],
-                           env=env, capture_output=True, text=True)
+    plain = subprocess.run(
+        [sys.executable, "-m", "hfpipeline", "run", str(RECIPE), *cli_overrides(tmp_path / "plain")],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert plain.returncode == 0, plain.stderr[-2000:]
     accelerate = Path(sys.executable).with_name("accelerate")
-    launched = subprocess.run([str(accelerate), "launch", "--num_processes", "1", "--num_machines", "1",
-                               "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "hfpipeline", "run",
-                               str(RECIPE), *cli_overrides(tmp_path / "launched")],
-                              env=env, capture_output=True, text=True)
+    launched = subprocess.run(
+        [
+            str(accelerate),
+            "launch",
+            "--num_processes",
+            "1",
+            "--num_machines",
+            "1",
+            "--mixed_precision",
+            "no",
+            "--dynamo_backend",
+            "no",
+            "-m",
+            "hfpipeline",
+            "run",
+            str(RECIPE),
+            *cli_overrides(tmp_path / "launched"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert launched.returncode == 0, launched.stderr[-2000:]
     expected, got = final_metrics(tmp_path / "plain"), final_metrics(tmp_path / "launched")
     assert got.keys() == expected.keys()

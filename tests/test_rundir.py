@@ -25,10 +25,26 @@ def chain(tmp_cwd, max_steps: int = 4, save_steps: int | None = None) -> tuple:
     train = {"max_steps": max_steps, "per_device_train_batch_size": 4, "logging_steps": 1, "learning_rate": 1e-3}
     if save_steps:
         train |= {"save_strategy": "steps", "save_steps": save_steps}
-    recipe = write_recipe(tmp_cwd / "r.yaml", {"name": "chain", "seed": 0, "output_dir": "runs/c", "stages": [
-        {"name": "tok", "kind": "tokenizer", "vocab_size": 300, "data": "text.jsonl", "model_max_length": 64},
-        {"name": "lm", "kind": "pretrain", "model": TINY, "tokenizer": "tok", "data": "text.jsonl",
-         "block_size": 16, "train": train}]})
+    recipe = write_recipe(
+        tmp_cwd / "r.yaml",
+        {
+            "name": "chain",
+            "seed": 0,
+            "output_dir": "runs/c",
+            "stages": [
+                {"name": "tok", "kind": "tokenizer", "vocab_size": 300, "data": "text.jsonl", "model_max_length": 64},
+                {
+                    "name": "lm",
+                    "kind": "pretrain",
+                    "model": TINY,
+                    "tokenizer": "tok",
+                    "data": "text.jsonl",
+                    "block_size": 16,
+                    "train": train,
+                },
+            ],
+        },
+    )
     return recipe, tmp_cwd / "runs/c"
 
 
@@ -58,7 +74,7 @@ def test_changing_one_stage_reruns_it_and_keeps_the_rest_and_plan_says_why(tmp_c
     out = capsys.readouterr().out
     assert "tok  keep    done already, unchanged" in out
     assert "lm   run     changed: stages.lm.train.learning_rate: 0.001 -> 0.002" in out
-    assert (run_dir / "run.json").read_bytes() == manifest_before   # --plan runs and writes nothing
+    assert (run_dir / "run.json").read_bytes() == manifest_before  # --plan runs and writes nothing
     assert main(["run", str(recipe), "stages.lm.train.learning_rate=0.002"]) == 0
     assert (run_dir / "tok/tokenizer.json").stat().st_mtime_ns == tok_time
     assert read(run_dir)["lm"]["resolved"]["stage"]["train"]["learning_rate"] == 0.002
@@ -81,7 +97,7 @@ def test_only_reruns_a_changed_stage_and_overwrite_reruns_only_the_selected(tmp_
     lm_time = (run_dir / "lm/model.safetensors").stat().st_mtime_ns
     assert main(["run", str(recipe), "--only", "tok", "--overwrite", "stages.lm.train.max_steps=3"]) == 0
     assert (run_dir / "tok/tokenizer.json").stat().st_mtime_ns != tok_time
-    assert (run_dir / "lm/model.safetensors").stat().st_mtime_ns == lm_time   # --overwrite never resets the run
+    assert (run_dir / "lm/model.safetensors").stat().st_mtime_ns == lm_time  # --overwrite never resets the run
 
 
 # --- done stages are verified -------------------------------------------------------------------------------------
@@ -98,7 +114,7 @@ def test_a_done_stage_whose_files_are_gone_reruns_with_what_depends_on_it(tmp_cw
     err = capsys.readouterr().err
     assert "[tok] run: done but its folder runs/c/tok is missing" in err
     assert "[lm] run: uses stage tok, which re-runs" in err
-    with open(run_dir / "lm/model.safetensors", "r+b") as f:   # a truncated weights file
+    with open(run_dir / "lm/model.safetensors", "r+b") as f:  # a truncated weights file
         f.truncate(100)
     assert main(["run", str(recipe), "--plan"]) == 0
     assert "lm   run     done but runs/c/lm/model.safetensors is 100 bytes" in capsys.readouterr().out
@@ -107,11 +123,13 @@ def test_a_done_stage_whose_files_are_gone_reruns_with_what_depends_on_it(tmp_cw
 def test_a_finished_stage_is_not_deleted_before_its_replacement_checked_its_inputs(tmp_cwd, capsys):
     recipe, run_dir = chain(tmp_cwd)
     main(["run", str(recipe)])
-    (run_dir / "tok/tokenizer.json").unlink()   # the stage lm uses is no longer intact
+    (run_dir / "tok/tokenizer.json").unlink()  # the stage lm uses is no longer intact
     assert main(["run", str(recipe), "--only", "lm", "--overwrite"]) == 2
-    assert "its tokenizer comes from stage 'tok', which is done but runs/c/tok/tokenizer.json is missing" in \
-        capsys.readouterr().err
-    assert (run_dir / "lm/model.safetensors").is_file()   # lm's finished folder is still there
+    assert (
+        "its tokenizer comes from stage 'tok', which is done but runs/c/tok/tokenizer.json is missing"
+        in capsys.readouterr().err
+    )
+    assert (run_dir / "lm/model.safetensors").is_file()  # lm's finished folder is still there
 
 
 # --- never delete what hfpipeline did not write -------------------------------------------------------------------
@@ -191,7 +209,7 @@ def test_a_killed_stage_resumes_from_its_newest_complete_checkpoint(tmp_cwd, cap
         assert proc.returncode == -9 and entry["status"] == "running" and entry["owner"]["pid"] == proc.pid
     newest = training.last_complete_checkpoint(run_dir / "lm/checkpoints")
     assert newest is not None and (run_dir / "run.lock").exists() == (sig == signal.SIGKILL)
-    (run_dir / "lm/checkpoints/checkpoint-9999").mkdir()   # an incomplete save (disk full) is skipped
+    (run_dir / "lm/checkpoints/checkpoint-9999").mkdir()  # an incomplete save (disk full) is skipped
     (run_dir / "lm/checkpoints/checkpoint-9999/trainer_state.json").write_text("{}")
     capsys.readouterr()
     assert main(["run", str(recipe)]) == 0
@@ -203,7 +221,7 @@ def test_a_killed_stage_resumes_from_its_newest_complete_checkpoint(tmp_cwd, cap
     metrics = json.loads((run_dir / "lm/metrics.json").read_text())
     assert entry["status"] == "done" and metrics["train_steps"] == 300 == entry["train_steps"]
     assert metrics["resumed_from_step"] == int(newest.name.split("-")[1])
-    assert "train_runtime" not in metrics and metrics["last_attempt"]["train_runtime"] > 0   # labelled: last attempt
+    assert "train_runtime" not in metrics and metrics["last_attempt"]["train_runtime"] > 0  # labelled: last attempt
     assert [a["status"] for a in entry["attempts"]] == ["killed" if sig == signal.SIGKILL else "interrupted", "done"]
     assert entry["seconds"] == pytest.approx(sum(a["seconds"] for a in entry["attempts"]), abs=0.2)
 
@@ -231,8 +249,9 @@ def test_loss_over_attempts_weights_each_step_once():
 def test_a_missing_hub_model_fails_in_seconds_naming_the_recipe_line(tmp_cwd, capsys):
     write_jsonl(tmp_cwd / "d.jsonl", [{"prompt": "a", "completion": "b"}] * 10)
     recipe = tmp_cwd / "r.yaml"
-    recipe.write_text("name: x\nstages:\n  - name: sft\n    kind: sft\n    model: no-org/no_such_model\n"
-                      "    data: d.jsonl\n")
+    recipe.write_text(
+        "name: x\nstages:\n  - name: sft\n    kind: sft\n    model: no-org/no_such_model\n    data: d.jsonl\n"
+    )
     start = time.time()
     assert main(["run", str(recipe)]) == 2
     err = capsys.readouterr().err
@@ -245,28 +264,37 @@ def test_a_model_of_the_wrong_family_is_refused_before_training(tmp_cwd, capsys)
     bert.mkdir()
     (bert / "config.json").write_text(json.dumps({"model_type": "bert", "architectures": ["BertForMaskedLM"]}))
     write_jsonl(tmp_cwd / "d.jsonl", [{"prompt": "a", "completion": "b"}] * 10)
-    recipe = write_recipe(tmp_cwd / "r.yaml", {"name": "x", "stages": [
-        {"name": "sft", "kind": "sft", "model": "bert", "data": "d.jsonl"}]})
+    recipe = write_recipe(
+        tmp_cwd / "r.yaml",
+        {"name": "x", "stages": [{"name": "sft", "kind": "sft", "model": "bert", "data": "d.jsonl"}]},
+    )
     assert main(["run", str(recipe)]) == 2
-    assert ("stages.sft.model: BertForMaskedLM is an encoder model; a sft stage's model must be a decoder model"
-            in capsys.readouterr().err)
+    assert (
+        "stages.sft.model: BertForMaskedLM is an encoder model; a sft stage's model must be a decoder model"
+        in capsys.readouterr().err
+    )
 
 
 # --- reproducible tokenizers --------------------------------------------------------------------------------------
 
 
 def test_tokenizers_are_byte_identical_across_processes(tmp_cwd):
-    write_jsonl(tmp_cwd / "text.jsonl", [{"text": line} for line in
-                                          (REPO / "hfpipeline/demo/corpus.jsonl").read_text().splitlines()[:400]])
-    stages = [{"name": kind, "kind": "tokenizer", "type": kind, "vocab_size": 400, "data": "text.jsonl"}
-              for kind in ("bpe", "wordpiece", "unigram")]
+    write_jsonl(
+        tmp_cwd / "text.jsonl",
+        [{"text": line} for line in (REPO / "hfpipeline/demo/corpus.jsonl").read_text().splitlines()[:400]],
+    )
+    stages = [
+        {"name": kind, "kind": "tokenizer", "type": kind, "vocab_size": 400, "data": "text.jsonl"}
+        for kind in ("bpe", "wordpiece", "unigram")
+    ]
     recipe = write_recipe(tmp_cwd / "r.yaml", {"name": "t", "stages": stages})
     for seed in ("1", "2"):
         proc = cli("run", str(recipe), f"output_dir=runs/{seed}", env={"PYTHONHASHSEED": seed})
         assert proc.returncode == 0, proc.stderr.read()
     for kind in ("bpe", "wordpiece", "unigram"):
-        assert (tmp_cwd / f"runs/1/{kind}/tokenizer.json").read_bytes() == \
-            (tmp_cwd / f"runs/2/{kind}/tokenizer.json").read_bytes(), kind
+        assert (tmp_cwd / f"runs/1/{kind}/tokenizer.json").read_bytes() == (
+            tmp_cwd / f"runs/2/{kind}/tokenizer.json"
+        ).read_bytes(), kind
 
 
 def test_preflight_reads_the_local_hub_cache_offline_and_asks_the_hub_online(tmp_cwd, monkeypatch):
@@ -287,8 +315,9 @@ def test_preflight_reads_the_local_hub_cache_offline_and_asks_the_hub_online(tmp
     (tmp_cwd / "cache/models--acme--tiny-bert/refs/main").write_text("abc")
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_cwd / "cache"))
     write_jsonl(tmp_cwd / "d.jsonl", [{"prompt": "a", "completion": "b"}] * 10)
-    recipe = load_recipe({"name": "x", "stages": [{"name": "sft", "kind": "sft", "model": "acme/tiny-bert",
-                                                   "data": "d.jsonl"}]})
+    recipe = load_recipe(
+        {"name": "x", "stages": [{"name": "sft", "kind": "sft", "model": "acme/tiny-bert", "data": "d.jsonl"}]}
+    )
     with pytest.raises(RecipeErrors, match="BertModel is an encoder model; a sft stage's model must be a decoder"):
         preflight.check(recipe, recipe.stages)
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
@@ -296,7 +325,7 @@ def test_preflight_reads_the_local_hub_cache_offline_and_asks_the_hub_online(tmp
 
     def model_info(self, repo, revision=None, timeout=None):
         calls.append((repo, timeout))
-        raise RepositoryNotFoundError.__new__(RepositoryNotFoundError)   # what a 404 raises (no HTTP response here)
+        raise RepositoryNotFoundError.__new__(RepositoryNotFoundError)  # what a 404 raises (no HTTP response here)
 
     monkeypatch.setattr(huggingface_hub.HfApi, "model_info", model_info)
     with pytest.raises(RecipeErrors, match="acme/tiny-bert: no such model on the Hugging Face Hub"):

@@ -20,10 +20,27 @@ SHIPPED = REPO / "hfpipeline/recipe.schema.json"
 RECIPES = sorted((REPO / "recipes").glob("*.yaml"))
 BROKEN = REPO / "tests/broken_recipes"
 # broken recipes whose mistake is in the recipe's shape (not in a data file or a missing folder)
-REJECTED = ["unknown-top-key", "unknown-stage-key", "train-typo", "data-key-typo", "peft-typo", "defaults-typo",
-            "from-config-field", "from-config-type", "unknown-kind", "tokenizer-type", "train-choice", "train-type",
-            "train-bool", "seed-type", "vocab-type", "bad-stage-name", "missing-name", "empty-stages",
-            "ppo-missing-reward"]
+REJECTED = [
+    "unknown-top-key",
+    "unknown-stage-key",
+    "train-typo",
+    "data-key-typo",
+    "peft-typo",
+    "defaults-typo",
+    "from-config-field",
+    "from-config-type",
+    "unknown-kind",
+    "tokenizer-type",
+    "train-choice",
+    "train-type",
+    "train-bool",
+    "seed-type",
+    "vocab-type",
+    "bad-stage-name",
+    "missing-name",
+    "empty-stages",
+    "ppo-missing-reward",
+]
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +49,10 @@ def validator():
 
 
 SNAPSHOT_VERSIONS = json.loads(config_fields.SNAPSHOT.read_text())["versions"]
-same_versions = pytest.mark.skipif(config_fields.installed_versions() != SNAPSHOT_VERSIONS,
-                                   reason="the shipped schema and help texts describe the snapshot's library versions")
+same_versions = pytest.mark.skipif(
+    config_fields.installed_versions() != SNAPSHOT_VERSIONS,
+    reason="the shipped schema and help texts describe the snapshot's library versions",
+)
 
 
 @same_versions
@@ -49,8 +68,9 @@ def test_help_texts_match_installed_libraries():
     spec = importlib.util.spec_from_file_location("gen_help", REPO / "scripts/gen_config_help.py")
     gen = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gen)
-    assert gen.build() == json.loads((REPO / "hfpipeline/config_help.json").read_text()), \
+    assert gen.build() == json.loads((REPO / "hfpipeline/config_help.json").read_text()), (
         "hfpipeline/config_help.json is stale: run python scripts/gen_config_help.py"
+    )
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=[p.stem for p in RECIPES])
@@ -86,18 +106,35 @@ def test_every_kind_and_its_train_fields_are_described():
     assert sft["max_length"]["description"].startswith("Maximum length of the tokenized sequence")
     base = built["definitions"]["config_TrainingArguments"]["properties"]
     assert base["learning_rate"]["description"] == "The initial learning rate for the optimizer."
-    assert sft["learning_rate"]["description"] == "The initial learning rate for AdamW."   # TRL words its own
-    assert sft["seed"]["description"] == base["seed"]["description"]                     # inherited
+    assert sft["learning_rate"]["description"] == "The initial learning rate for AdamW."  # TRL words its own
+    assert sft["seed"]["description"] == base["seed"]["description"]  # inherited
     assert sft["report_to"]["type"] == ["array", "null", "string"]
 
 
 def test_values_validate_accepts_the_schema_accepts(validator):
-    recipe = {"name": "x", "defaults": {"train": {"learning_rate": "1e-4", "eval_strategy": False}}, "stages": [
-        {"name": "tok", "kind": "tokenizer", "data": {"path": "demo:corpus", "text_field": ["a", "b"]}},
-        {"name": "lm", "kind": "pretrain", "model": {"from_config": "gpt2", "n_layer": 2}, "tokenizer": "tok",
-         "data": "demo:corpus", "peft": {"r": 4}},
-        {"name": "s2s", "kind": "seq2seq", "model": {"path": "google-t5/t5-small", "revision": "main"},
-         "task": "summarize", "generation": {"num_beams": 2}, "data": {"path": {"train": "a.jsonl"}}}]}
+    recipe = {
+        "name": "x",
+        "defaults": {"train": {"learning_rate": "1e-4", "eval_strategy": False}},
+        "stages": [
+            {"name": "tok", "kind": "tokenizer", "data": {"path": "demo:corpus", "text_field": ["a", "b"]}},
+            {
+                "name": "lm",
+                "kind": "pretrain",
+                "model": {"from_config": "gpt2", "n_layer": 2},
+                "tokenizer": "tok",
+                "data": "demo:corpus",
+                "peft": {"r": 4},
+            },
+            {
+                "name": "s2s",
+                "kind": "seq2seq",
+                "model": {"path": "google-t5/t5-small", "revision": "main"},
+                "task": "summarize",
+                "generation": {"num_beams": 2},
+                "data": {"path": {"train": "a.jsonl"}},
+            },
+        ],
+    }
     assert list(validator.iter_errors(recipe)) == []
     recipe["stages"][2]["generation"]["beams"] = 2
     assert list(validator.iter_errors(recipe))

@@ -20,8 +20,15 @@ from hfpipeline.recipe import load_recipe
 from hfpipeline.seq2seq_generate import fit_words
 
 WORDS = ["red", "blue", "green", "black", "white", "pink", "gray", "gold"]
-TINY_T5 = {"from_config": "t5", "d_model": 32, "d_kv": 8, "d_ff": 64, "num_heads": 4, "num_layers": 2,
-           "num_decoder_layers": 2}
+TINY_T5 = {
+    "from_config": "t5",
+    "d_model": 32,
+    "d_kv": 8,
+    "d_ff": 64,
+    "num_heads": 4,
+    "num_layers": 2,
+    "num_decoder_layers": 2,
+}
 QUICK = {"max_steps": 2, "per_device_train_batch_size": 8, "logging_steps": 1}
 
 
@@ -46,14 +53,22 @@ def word_tok(tmp_path_factory) -> Path:
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
     out = tmp_path_factory.mktemp("word_tok")
-    PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>",
-                            model_max_length=64).save_pretrained(out)
+    PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>", model_max_length=64
+    ).save_pretrained(out)
     return out
 
 
 def s2s_stage(data, tokenizer, **extra) -> dict:
-    return {"name": "s2s", "kind": "seq2seq", "model": TINY_T5, "tokenizer": str(tokenizer), "data": data,
-            "train": dict(QUICK), **extra}
+    return {
+        "name": "s2s",
+        "kind": "seq2seq",
+        "model": TINY_T5,
+        "tokenizer": str(tokenizer),
+        "data": data,
+        "train": dict(QUICK),
+        **extra,
+    }
 
 
 def run_stages(*stages, out="run") -> dict:
@@ -76,10 +91,21 @@ def reverse_run(word_tok, tmp_path_factory) -> Path:
     write_jsonl(root / "train.jsonl", reverse_rows(1000, 0))
     write_jsonl(root / "test.jsonl", reverse_rows(50, 1))
     model = {**TINY_T5, "d_model": 64, "d_kv": 16, "d_ff": 128, "dropout_rate": 0.0}
-    stage = s2s_stage({"path": {"train": str(root / "train.jsonl"), "test": str(root / "test.jsonl")}}, word_tok,
-                      task="translate", model=model, max_source_length=16, max_target_length=16,
-                      train={"max_steps": 600, "learning_rate": 3.0e-3, "per_device_train_batch_size": 32,
-                             "warmup_steps": 40, "logging_steps": 20})
+    stage = s2s_stage(
+        {"path": {"train": str(root / "train.jsonl"), "test": str(root / "test.jsonl")}},
+        word_tok,
+        task="translate",
+        model=model,
+        max_source_length=16,
+        max_target_length=16,
+        train={
+            "max_steps": 600,
+            "learning_rate": 3.0e-3,
+            "per_device_train_batch_size": 32,
+            "warmup_steps": 40,
+            "logging_steps": 20,
+        },
+    )
     run_stages(stage, out=str(root / "run"))
     return root / "run"
 
@@ -115,13 +141,13 @@ def test_summarize_never_exceeds_the_word_budget(reverse_run, budget, capsys, mo
     assert main(["summarize", str(reverse_run / "s2s"), "--max-words", str(budget)]) == 0
     words = capsys.readouterr().out.split()
     assert 1 <= len(words) <= budget
-    full = "gray pink white black green blue red".split()
-    assert [w.rstrip("…") for w in words] == full[:len(words)]   # the output's own start, cut at the end
+    full = ["gray", "pink", "white", "black", "green", "blue", "red"]
+    assert [w.rstrip("…") for w in words] == full[: len(words)]  # the output's own start, cut at the end
 
 
 @pytest.mark.slow
 def test_summarize_warns_about_a_document_longer_than_the_window(reverse_run, tmp_path, capsys):
-    (tmp_path / "doc.txt").write_text(" ".join(WORDS * 3))   # 24 words + </s>; the window is 16 tokens
+    (tmp_path / "doc.txt").write_text(" ".join(WORDS * 3))  # 24 words + </s>; the window is 16 tokens
     assert main(["summarize", str(reverse_run), str(tmp_path / "doc.txt"), "--num-beams", "1"]) == 0
     captured = capsys.readouterr()
     assert "warning: the document has 25 tokens, more than the encoder window (16): only the first 16" in captured.err
@@ -139,7 +165,7 @@ def test_fit_words_prefers_a_sentence_end_and_never_exceeds():
     text = "The fair drew 3500 visitors. Parking was free all weekend. Bands played until late."
     assert fit_words(text, 13) == "The fair drew 3500 visitors. Parking was free all weekend."
     assert fit_words(text, 9) == "The fair drew 3500 visitors."
-    assert fit_words(text, 3) == "The fair drew…"          # no sentence fits in half the budget
+    assert fit_words(text, 3) == "The fair drew…"  # no sentence fits in half the budget
     assert fit_words(text, 40) == text
     rng = random.Random(0)
     for _ in range(300):
@@ -153,9 +179,13 @@ def test_fit_words_prefers_a_sentence_end_and_never_exceeds():
 
 def cut(stage: str, steps: int, test_size: int) -> list[str]:
     """Overrides that shrink a shipped recipe to a quick run (greedy decoding for the scored split)."""
-    return [f"stages.{stage}.train.max_steps={steps}", f"stages.{stage}.data.test_size={test_size}",
-            f"stages.{stage}.data.max_rows=400", f"stages.{stage}.train.logging_steps=5",
-            f"stages.{stage}.generation.num_beams=1"]
+    return [
+        f"stages.{stage}.train.max_steps={steps}",
+        f"stages.{stage}.data.test_size={test_size}",
+        f"stages.{stage}.data.max_rows=400",
+        f"stages.{stage}.train.logging_steps=5",
+        f"stages.{stage}.generation.num_beams=1",
+    ]
 
 
 @pytest.mark.slow
@@ -207,8 +237,9 @@ def t5_dir(word_tok, tmp_path_factory) -> Path:
     tokenizer = AutoTokenizer.from_pretrained(word_tok)
     config = {k: v for k, v in TINY_T5.items() if k != "from_config"}
     out = tmp_path_factory.mktemp("t5")
-    T5ForConditionalGeneration(T5Config(vocab_size=len(tokenizer), pad_token_id=0, eos_token_id=1,
-                                        decoder_start_token_id=0, **config)).save_pretrained(out)
+    T5ForConditionalGeneration(
+        T5Config(vocab_size=len(tokenizer), pad_token_id=0, eos_token_id=1, decoder_start_token_id=0, **config)
+    ).save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
 
@@ -225,15 +256,25 @@ def test_fine_tunes_a_saved_checkpoint_with_its_own_tokenizer(t5_dir, tmp_cwd, c
     from hfpipeline.card import tokenizer_fingerprint
 
     write_jsonl(tmp_cwd / "pairs.jsonl", reverse_rows(60, 0))
-    tok = {"name": "tok", "kind": "tokenizer", "type": "unigram", "vocab_size": 40,
-           "data": {"path": "pairs.jsonl", "text_field": "source"}}
-    stage = s2s_stage({"path": "pairs.jsonl", "test_size": 8}, "tok", model=str(t5_dir),
-                      train={**QUICK, "max_steps": 8, "learning_rate": 1.0e-2})
+    tok = {
+        "name": "tok",
+        "kind": "tokenizer",
+        "type": "unigram",
+        "vocab_size": 40,
+        "data": {"path": "pairs.jsonl", "text_field": "source"},
+    }
+    stage = s2s_stage(
+        {"path": "pairs.jsonl", "test_size": 8},
+        "tok",
+        model=str(t5_dir),
+        train={**QUICK, "max_steps": 8, "learning_rate": 1.0e-2},
+    )
     metrics = run_stages(tok, stage)
     assert f"using the tokenizer of {t5_dir}" in capsys.readouterr().err
     out = tmp_cwd / "run" / "s2s"
     assert tokenizer_fingerprint(AutoTokenizer.from_pretrained(out)) == tokenizer_fingerprint(
-        AutoTokenizer.from_pretrained(t5_dir))
+        AutoTokenizer.from_pretrained(t5_dir)
+    )
     before, after = weights(t5_dir), weights(out)
     assert any(not (before[k] == after[k]).all() for k in before)
     assert metrics["loss_last"] < metrics["loss_first"]
@@ -241,8 +282,14 @@ def test_fine_tunes_a_saved_checkpoint_with_its_own_tokenizer(t5_dir, tmp_cwd, c
 
 def test_lora_trains_adapters_that_the_commands_load(t5_dir, tmp_cwd, capsys):
     write_jsonl(tmp_cwd / "pairs.jsonl", reverse_rows(60, 0))
-    stage = s2s_stage({"path": "pairs.jsonl", "test_size": 8}, t5_dir, model=str(t5_dir), task="translate",
-                      peft={"r": 4, "lora_alpha": 8}, train={**QUICK, "max_steps": 8, "learning_rate": 1.0e-2})
+    stage = s2s_stage(
+        {"path": "pairs.jsonl", "test_size": 8},
+        t5_dir,
+        model=str(t5_dir),
+        task="translate",
+        peft={"r": 4, "lora_alpha": 8},
+        train={**QUICK, "max_steps": 8, "learning_rate": 1.0e-2},
+    )
     metrics = run_stages(stage)
     out = tmp_cwd / "run" / "s2s"
     assert (out / "adapter_config.json").is_file() and not (out / "model.safetensors").exists()
@@ -260,15 +307,18 @@ def test_translation_scores_are_sacrebleu_corpus_scores_against_one_reference():
     # sacrebleu README's example sentences, each with its first reference
     hyps = ["The dog bit the man.", "It wasn't surprising.", "The man had just bitten him."]
     refs = ["The dog bit the man.", "It was not unexpected.", "The man bit him first."]
-    assert seq2seq_scores.translation(hyps, refs) == {"sacrebleu": round(sacrebleu.corpus_bleu(hyps, [refs]).score, 2),
-                                                       "chrf": round(sacrebleu.corpus_chrf(hyps, [refs]).score, 2)}
+    assert seq2seq_scores.translation(hyps, refs) == {
+        "sacrebleu": round(sacrebleu.corpus_bleu(hyps, [refs]).score, 2),
+        "chrf": round(sacrebleu.corpus_chrf(hyps, [refs]).score, 2),
+    }
     assert seq2seq_scores.translation(["a b c d"], ["a b c d"]) == {"sacrebleu": 100.0, "chrf": 100.0}
 
 
 def test_rouge_matches_rouge_score_readme_values():
     # rouge_score's README: 'The quick brown fox jumps over the lazy dog' vs 'The quick brown dog jumps on the log.'
-    scores = seq2seq_scores.rouge(["The quick brown dog jumps on the log."],
-                                  ["The quick brown fox jumps over the lazy dog"])
+    scores = seq2seq_scores.rouge(
+        ["The quick brown dog jumps on the log."], ["The quick brown fox jumps over the lazy dog"]
+    )
     assert scores["rouge1"] == pytest.approx(70.59, abs=0.01)
     assert scores["rougeL"] == pytest.approx(58.82, abs=0.01)
 
@@ -296,8 +346,14 @@ def test_missing_target_column_in_a_saved_dataset(word_tok, tmp_cwd):
 def test_missing_column_in_a_jsonl_file_is_caught_when_the_recipe_is_read(word_tok, tmp_cwd):
     write_jsonl(tmp_cwd / "p.jsonl", [{"document": "red", "summary": "red"}])
     with pytest.raises(UserError, match="missing column 'headline'"):
-        load_recipe({"name": "t", "stages": [s2s_stage({"path": "p.jsonl", "source_field": "document",
-                                                         "target_field": "headline"}, word_tok)]})
+        load_recipe(
+            {
+                "name": "t",
+                "stages": [
+                    s2s_stage({"path": "p.jsonl", "source_field": "document", "target_field": "headline"}, word_tok)
+                ],
+            }
+        )
 
 
 def test_non_text_target_column(word_tok, tmp_cwd):
@@ -345,8 +401,14 @@ def test_generation_settings_are_checked_when_the_recipe_is_read(word_tok, tmp_c
 
 def test_generation_settings_drive_evaluation_and_are_saved(word_tok, tmp_cwd):
     write_jsonl(tmp_cwd / "p.jsonl", reverse_rows(30, 0, lengths=(5, 7)))
-    run_stages(s2s_stage({"path": "p.jsonl", "test_size": 6}, word_tok, task="translate",
-                         generation={"max_new_tokens": 2, "num_beams": 2, "no_repeat_ngram_size": 1}))
+    run_stages(
+        s2s_stage(
+            {"path": "p.jsonl", "test_size": 6},
+            word_tok,
+            task="translate",
+            generation={"max_new_tokens": 2, "num_beams": 2, "no_repeat_ngram_size": 1},
+        )
+    )
     rows = read_jsonl(tmp_cwd / "run" / "s2s" / "predictions.jsonl")
     assert len(rows) == 6 and all(len(r["prediction"].split()) <= 2 for r in rows)
     saved = json.loads((tmp_cwd / "run" / "s2s" / "generation_config.json").read_text())
@@ -355,8 +417,13 @@ def test_generation_settings_drive_evaluation_and_are_saved(word_tok, tmp_cwd):
 
 def test_evaluation_during_training_generates_and_scores_the_validation_split(word_tok, tmp_cwd):
     write_jsonl(tmp_cwd / "p.jsonl", reverse_rows(30, 0))
-    run_stages(s2s_stage({"path": "p.jsonl", "validation_size": 5}, word_tok,
-                         train={**QUICK, "eval_strategy": "steps", "eval_steps": 1}))
+    run_stages(
+        s2s_stage(
+            {"path": "p.jsonl", "validation_size": 5},
+            word_tok,
+            train={**QUICK, "eval_strategy": "steps", "eval_steps": 1},
+        )
+    )
     history = json.loads((tmp_cwd / "run" / "s2s" / "trainer_state.json").read_text())["log_history"]
     evals = [h for h in history if "eval_rougeL" in h]
     assert [h["step"] for h in evals] == [1, 2] and not any("eval_lead_rougeL" in h for h in evals)
@@ -371,9 +438,17 @@ def test_inconsistent_generation_settings_fail_before_training(word_tok, tmp_cwd
 
 def test_source_window_beyond_the_models_positions(word_tok, tmp_cwd):
     write_jsonl(tmp_cwd / "p.jsonl", reverse_rows(4, 0))
-    bart = {"from_config": "bart", "d_model": 16, "encoder_layers": 1, "decoder_layers": 1,
-            "encoder_attention_heads": 2, "decoder_attention_heads": 2, "encoder_ffn_dim": 32,
-            "decoder_ffn_dim": 32, "max_position_embeddings": 32}
+    bart = {
+        "from_config": "bart",
+        "d_model": 16,
+        "encoder_layers": 1,
+        "decoder_layers": 1,
+        "encoder_attention_heads": 2,
+        "decoder_attention_heads": 2,
+        "encoder_ffn_dim": 32,
+        "decoder_ffn_dim": 32,
+        "max_position_embeddings": 32,
+    }
     with pytest.raises(UserError, match=r"max_source_length 64 exceeds the model's encoder window \(32 positions\)"):
         run_stages(s2s_stage({"path": "p.jsonl"}, word_tok, model=bart, max_source_length=64))
 
@@ -398,6 +473,6 @@ def test_commands_refuse_bad_inputs(tmp_cwd, capsys):
     (tmp_cwd / "empty.txt").write_text("  \n")
     assert main(["summarize", "run", "empty.txt"]) == 2
     assert "empty document" in capsys.readouterr().err
-    with pytest.raises(SystemExit) as exit_:   # argparse's range check
+    with pytest.raises(SystemExit) as exit_:  # argparse's range check
         main(["summarize", "run", "doc.txt", "--max-words", "0"])
     assert exit_.value.code == 2 and "--max-words: 0 is out of range: must be >= 1" in capsys.readouterr().err

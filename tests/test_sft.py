@@ -20,7 +20,7 @@ from hfpipeline.stages import shared
 def test_sft_loss_on_completions_falls(decoder):
     metrics = json.loads((decoder / "sft/metrics.json").read_text())
     assert metrics["loss_last"] < metrics["loss_first"] - 0.5
-    assert metrics["eval_loss"] < metrics["eval_loss_before"] - 0.5   # on the 5% held out of the data
+    assert metrics["eval_loss"] < metrics["eval_loss_before"] - 0.5  # on the 5% held out of the data
     summary = {s["stage"]: s for s in json.loads((decoder / "run.json").read_text())["summary"]}
     assert summary["sft"]["metric"] == "eval_loss" and summary["sft"]["value"] == metrics["eval_loss"]
     assert (decoder / "sft/model.safetensors").is_file() and not (decoder / "sft/checkpoints").exists()
@@ -31,11 +31,18 @@ def test_prompt_tokens_are_masked_in_collated_labels(decoder, tmp_path):
     from hfpipeline.stages import sft
 
     rows = instructions(12)
-    stage, ctx = stage_and_ctx(tmp_path, {"name": "sft", "kind": "sft", "model": str(decoder / "sft"),
-                                          "data": str(write_jsonl(tmp_path / "d.jsonl", rows)),
-                                          "train": {"eval_strategy": "no"}})
+    stage, ctx = stage_and_ctx(
+        tmp_path,
+        {
+            "name": "sft",
+            "kind": "sft",
+            "model": str(decoder / "sft"),
+            "data": str(write_jsonl(tmp_path / "d.jsonl", rows)),
+            "train": {"eval_strategy": "no"},
+        },
+    )
     trainer, evaluating, conversational, _ = sft.build_trainer(stage, ctx)
-    assert not evaluating and not conversational and len(trainer.train_dataset) == 12   # nothing held out
+    assert not evaluating and not conversational and len(trainer.train_dataset) == 12  # nothing held out
     tokenizer = trainer.processing_class
     examples = [trainer.train_dataset[i] for i in range(4)]
     batch = trainer.data_collator(examples)
@@ -43,8 +50,8 @@ def test_prompt_tokens_are_masked_in_collated_labels(decoder, tmp_path):
         n_prompt = len(tokenizer(row["prompt"])["input_ids"])
         n_total = len(tokenizer(row["prompt"] + row["completion"] + tokenizer.eos_token)["input_ids"])
         assert (labels[:n_prompt] == -100).all()
-        assert torch.equal(labels[n_prompt:n_total], ids[n_prompt:n_total])    # completion + eos are learned
-        assert (labels[n_total:] == -100).all()                                 # padding is not
+        assert torch.equal(labels[n_prompt:n_total], ids[n_prompt:n_total])  # completion + eos are learned
+        assert (labels[n_total:] == -100).all()  # padding is not
         assert ids[n_total - 1] == tokenizer.eos_token_id
 
 
@@ -52,35 +59,63 @@ def test_packing_runs(decoder, tmp_path):
     from hfpipeline.stages import sft
 
     rows = instructions(48)
-    stage, ctx = stage_and_ctx(tmp_path, {"name": "sft", "kind": "sft", "model": str(decoder / "sft"),
-                                          "data": str(write_jsonl(tmp_path / "d.jsonl", rows)),
-                                          "train": {"packing": True, "max_length": 96, "max_steps": 4,
-                                                    "per_device_train_batch_size": 2, "learning_rate": 1e-3,
-                                                    "logging_steps": 1, "eval_strategy": "no"}})
+    stage, ctx = stage_and_ctx(
+        tmp_path,
+        {
+            "name": "sft",
+            "kind": "sft",
+            "model": str(decoder / "sft"),
+            "data": str(write_jsonl(tmp_path / "d.jsonl", rows)),
+            "train": {
+                "packing": True,
+                "max_length": 96,
+                "max_steps": 4,
+                "per_device_train_batch_size": 2,
+                "learning_rate": 1e-3,
+                "logging_steps": 1,
+                "eval_strategy": "no",
+            },
+        },
+    )
     trainer, _, _, _ = sft.build_trainer(stage, ctx)
     packed = trainer.train_dataset
     lengths = [len(ids) for ids in packed["input_ids"]]
-    assert len(packed) < len(rows) / 2 and max(lengths) <= 96            # several examples per packed row
-    assert sum(len(s) for s in packed["seq_lengths"]) == len(rows)       # every example kept, boundaries known
-    assert -100 in packed[0]["labels"]                                   # prompts stay masked inside packs
+    assert len(packed) < len(rows) / 2 and max(lengths) <= 96  # several examples per packed row
+    assert sum(len(s) for s in packed["seq_lengths"]) == len(rows)  # every example kept, boundaries known
+    assert -100 in packed[0]["labels"]  # prompts stay masked inside packs
     metrics = sft.run(stage, ctx)
-    losses = [h["loss"] for h in json.loads((ctx.stage_dir / "trainer_state.json").read_text())["log_history"]
-              if "loss" in h]
+    losses = [
+        h["loss"] for h in json.loads((ctx.stage_dir / "trainer_state.json").read_text())["log_history"] if "loss" in h
+    ]
     assert len(losses) == 4 and all(0 < x < 20 for x in losses) and metrics["loss_last"] == losses[-1]
 
 
 def messages(n: int = 24) -> list[dict]:
-    return [{"messages": [{"role": "user", "content": prompt(i)[6:-11]},
-                          {"role": "assistant", "content": f"Sure! {TOPICS[i % len(TOPICS)][1]}"}]} for i in range(n)]
+    return [
+        {
+            "messages": [
+                {"role": "user", "content": prompt(i)[6:-11]},
+                {"role": "assistant", "content": f"Sure! {TOPICS[i % len(TOPICS)][1]}"},
+            ]
+        }
+        for i in range(n)
+    ]
 
 
 def test_messages_dataset_gets_a_chat_template_and_assistant_only_loss(decoder, tmp_path):
     from hfpipeline.generation import format_prompt
     from hfpipeline.stages import sft
 
-    stage, ctx = stage_and_ctx(tmp_path, {"name": "chat", "kind": "sft", "model": str(decoder / "sft"),
-                                          "data": str(write_jsonl(tmp_path / "m.jsonl", messages())),
-                                          "train": {"max_steps": 3, "learning_rate": 1e-3}})
+    stage, ctx = stage_and_ctx(
+        tmp_path,
+        {
+            "name": "chat",
+            "kind": "sft",
+            "model": str(decoder / "sft"),
+            "data": str(write_jsonl(tmp_path / "m.jsonl", messages())),
+            "train": {"max_steps": 3, "learning_rate": 1e-3},
+        },
+    )
     trainer, evaluating, conversational, _ = sft.build_trainer(stage, ctx)
     tokenizer = trainer.processing_class
     assert conversational and evaluating and tokenizer.chat_template == shared.DEFAULT_CHAT_TEMPLATE
@@ -92,7 +127,7 @@ def test_messages_dataset_gets_a_chat_template_and_assistant_only_loss(decoder, 
     learned = tokenizer.decode([t for t in batch["labels"][0].tolist() if t != -100])
     assert learned.startswith(" Sure!") and learned.endswith(tokenizer.eos_token) and "User:" not in learned
     metrics = sft.run(stage, ctx)
-    assert metrics["eval_loss"] < metrics["eval_loss_before"]   # it learned the chat layout
+    assert metrics["eval_loss"] < metrics["eval_loss_before"]  # it learned the chat layout
     assert (ctx.stage_dir / "chat_template.jinja").is_file()
     assert card.read(ctx.stage_dir)["prompt_format"] == "chat"
 
@@ -102,7 +137,7 @@ def test_recipe_chat_template_replaces_the_tokenizer_one():
 
     tok = SimpleNamespace(chat_template=None)
     set_chat_template(tok, None, conversational=False)
-    assert tok.chat_template is None                      # plain text data: no template needed
+    assert tok.chat_template is None  # plain text data: no template needed
     set_chat_template(tok, None, conversational=True)
     assert tok.chat_template == DEFAULT_CHAT_TEMPLATE
     set_chat_template(tok, "{{ messages }}", conversational=True)
@@ -115,11 +150,31 @@ def test_lora_adapters_reload_merged_and_export(decoder, tmp_path, capsys):
     run_dir = tmp_path / "run"
     data = str(write_jsonl(tmp_path / "d.jsonl", instructions(32)))
     train = {"max_steps": 4, "learning_rate": 1e-2, "per_device_train_batch_size": 8, "eval_strategy": "no"}
-    hfpipeline.run({"name": "lora", "seed": 0, "output_dir": str(run_dir), "stages": [
-        {"name": "lora1", "kind": "sft", "model": str(decoder / "sft"), "data": data, "peft": {"r": 4, "lora_alpha": 8},
-         "train": train},
-        {"name": "lora2", "kind": "sft", "model": "lora1", "data": data, "peft": {"r": 4, "lora_alpha": 8},
-         "train": train}]})
+    hfpipeline.run(
+        {
+            "name": "lora",
+            "seed": 0,
+            "output_dir": str(run_dir),
+            "stages": [
+                {
+                    "name": "lora1",
+                    "kind": "sft",
+                    "model": str(decoder / "sft"),
+                    "data": data,
+                    "peft": {"r": 4, "lora_alpha": 8},
+                    "train": train,
+                },
+                {
+                    "name": "lora2",
+                    "kind": "sft",
+                    "model": "lora1",
+                    "data": data,
+                    "peft": {"r": 4, "lora_alpha": 8},
+                    "train": train,
+                },
+            ],
+        }
+    )
     for name in ("lora1", "lora2"):
         assert (run_dir / name / "adapter_model.safetensors").is_file()
         assert not (run_dir / name / "model.safetensors").exists()
@@ -153,9 +208,17 @@ def test_lora_adapters_reload_merged_and_export(decoder, tmp_path, capsys):
 
 def test_lora_on_a_from_config_model_is_refused(tmp_path):
 
-    stage, ctx = stage_and_ctx(tmp_path, {"name": "sft", "kind": "sft", "model": TINY_GPT, "tokenizer": "gpt2",
-                                          "data": str(write_jsonl(tmp_path / "d.jsonl", instructions(4))),
-                                          "peft": {"r": 4}})
+    stage, ctx = stage_and_ctx(
+        tmp_path,
+        {
+            "name": "sft",
+            "kind": "sft",
+            "model": TINY_GPT,
+            "tokenizer": "gpt2",
+            "data": str(write_jsonl(tmp_path / "d.jsonl", instructions(4))),
+            "peft": {"r": 4},
+        },
+    )
     with pytest.raises(UserError, match="from_config"):
         shared.add_lora(object(), stage, ctx)
 
@@ -164,16 +227,19 @@ def test_prompt_and_completion_that_run_together_get_the_separator_or_a_count(de
     from hfpipeline.stages import sft
 
     rows = [{"prompt": f"Question {i}: what is {i} plus {i}?", "completion": f"It is {2 * i}."} for i in range(40)]
-    rows[0]["completion"] = " It is 0."   # already separated: left alone
+    rows[0]["completion"] = " It is 0."  # already separated: left alone
     data = {"path": str(write_jsonl(tmp_path / "qa.jsonl", rows)), "validation_size": 4}
     stage, ctx = stage_and_ctx(tmp_path, {"name": "s", "kind": "sft", "model": str(decoder / "sft"), "data": data})
     sft.load_data(stage, ctx)
     assert "join prompt and completion with no space between them" in capsys.readouterr().err
-    stage, ctx = stage_and_ctx(tmp_path, {"name": "s", "kind": "sft", "model": str(decoder / "sft"), "data": data,
-                                          "separator": "\n"})
+    stage, ctx = stage_and_ctx(
+        tmp_path, {"name": "s", "kind": "sft", "model": str(decoder / "sft"), "data": data, "separator": "\n"}
+    )
     splits = sft.load_data(stage, ctx)
     together = [r["prompt"] + r["completion"] for split in splits.values() for r in split]
-    assert "Question 1: what is 1 plus 1?\nIt is 2." in together and "Question 0: what is 0 plus 0? It is 0." in together
+    assert (
+        "Question 1: what is 1 plus 1?\nIt is 2." in together and "Question 0: what is 0 plus 0? It is 0." in together
+    )
     assert "join prompt and completion" not in capsys.readouterr().err
 
 
@@ -194,9 +260,17 @@ def test_over_long_rows_follow_the_policy_and_are_counted(decoder, tmp_path, cap
     from hfpipeline.stages import sft
 
     rows = long_rows()
-    stage, ctx = stage_and_ctx(tmp_path, {"name": "s", "kind": "sft", "model": str(decoder / "sft"),
-                                          "data": str(write_jsonl(tmp_path / "long.jsonl", rows)),
-                                          "long_rows": policy, "train": {"eval_strategy": "no"}})
+    stage, ctx = stage_and_ctx(
+        tmp_path,
+        {
+            "name": "s",
+            "kind": "sft",
+            "model": str(decoder / "sft"),
+            "data": str(write_jsonl(tmp_path / "long.jsonl", rows)),
+            "long_rows": policy,
+            "train": {"eval_strategy": "no"},
+        },
+    )
     if policy == "error":
         with pytest.raises(UserError, match=r"rows are longer than max_length 128 tokens"):
             sft.build_trainer(stage, ctx)
@@ -209,7 +283,7 @@ def test_over_long_rows_follow_the_policy_and_are_counted(decoder, tmp_path, cap
     assert over == 20 and figures["rows_in"] == 30 and len(trainer.train_dataset) == 30 - figures["rows_dropped"]
     if policy == "drop":
         assert (figures["rows_dropped"], figures["rows_truncated"]) == (over, 0)
-    else:   # TRL drops the rows whose prompt alone fills max_length (nothing left to learn), truncates the rest
+    else:  # TRL drops the rows whose prompt alone fills max_length (nothing left to learn), truncates the rest
         assert figures["rows_dropped"] == sum(p >= 128 for p in prompt_only) == 10
         assert figures["rows_truncated"] == over - 10
         assert 0 < figures["target_tokens_kept"] < 1

@@ -13,8 +13,17 @@ TEXTS = [f"The film number {i} was {'great' if i % 2 else 'dull'}, said reviewer
 def trained(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("tok")
     write_jsonl(tmp / "t.jsonl", [{"body": t} for t in TEXTS])
-    stages = [{"name": t, "kind": "tokenizer", "type": t, "vocab_size": 200, "min_frequency": 1,
-               "data": {"path": str(tmp / "t.jsonl"), "text_field": "body"}} for t in ("bpe", "wordpiece", "unigram")]
+    stages = [
+        {
+            "name": t,
+            "kind": "tokenizer",
+            "type": t,
+            "vocab_size": 200,
+            "min_frequency": 1,
+            "data": {"path": str(tmp / "t.jsonl"), "text_field": "body"},
+        }
+        for t in ("bpe", "wordpiece", "unigram")
+    ]
     hfpipeline.run({"name": "tok", "output_dir": str(tmp / "run"), "stages": stages})
     return {t: AutoTokenizer.from_pretrained(tmp / "run" / t) for t in ("bpe", "wordpiece", "unigram")}
 
@@ -23,7 +32,7 @@ def test_bpe_is_gpt_style(trained):
     tok = trained["bpe"]
     assert tok.eos_token == tok.bos_token == "<|endoftext|>" and tok.pad_token == "<|pad|>"
     text = "The film number 3 was great!"
-    assert tok.decode(tok(text)["input_ids"]) == text   # byte-level: lossless, no special tokens added
+    assert tok.decode(tok(text)["input_ids"]) == text  # byte-level: lossless, no special tokens added
     assert len(tok) <= 300
 
 
@@ -46,9 +55,22 @@ def test_unigram_is_t5_style(trained):
 
 def test_text_field_may_list_columns(tmp_path):
     write_jsonl(tmp_path / "pairs.jsonl", [{"en": f"house garden {i}", "de": f"haus garten {i}"} for i in range(50)])
-    hfpipeline.run({"name": "two", "output_dir": str(tmp_path / "run"), "stages": [
-        {"name": "tok", "kind": "tokenizer", "type": "wordpiece", "vocab_size": 200, "min_frequency": 1,
-         "data": {"path": str(tmp_path / "pairs.jsonl"), "text_field": ["en", "de"]}}]})
+    hfpipeline.run(
+        {
+            "name": "two",
+            "output_dir": str(tmp_path / "run"),
+            "stages": [
+                {
+                    "name": "tok",
+                    "kind": "tokenizer",
+                    "type": "wordpiece",
+                    "vocab_size": 200,
+                    "min_frequency": 1,
+                    "data": {"path": str(tmp_path / "pairs.jsonl"), "text_field": ["en", "de"]},
+                }
+            ],
+        }
+    )
     vocab = AutoTokenizer.from_pretrained(tmp_path / "run/tok").get_vocab()
     assert {"house", "garden", "haus", "garten"} <= set(vocab)
 
@@ -58,5 +80,15 @@ def test_listed_text_columns_are_checked(tmp_path):
 
     write_jsonl(tmp_path / "pairs.jsonl", [{"en": "a", "de": "b"}])
     with pytest.raises(RecipeErrors, match="missing column 'fr'"):
-        hfpipeline.load_recipe({"name": "x", "stages": [{"name": "tok", "kind": "tokenizer",
-                                "data": {"path": str(tmp_path / "pairs.jsonl"), "text_field": ["en", "fr"]}}]})
+        hfpipeline.load_recipe(
+            {
+                "name": "x",
+                "stages": [
+                    {
+                        "name": "tok",
+                        "kind": "tokenizer",
+                        "data": {"path": str(tmp_path / "pairs.jsonl"), "text_field": ["en", "fr"]},
+                    }
+                ],
+            }
+        )

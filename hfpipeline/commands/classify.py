@@ -14,7 +14,7 @@ def predict_command(args) -> int:
     """`hfpipeline classify MODEL_OR_RUN_DIR [TEXT ...] [--file F]`: print label and probability per input."""
     from transformers.utils import logging
 
-    logging.disable_progress_bar()   # no "Loading weights" bar around the answers
+    logging.disable_progress_bar()  # no "Loading weights" bar around the answers
     inputs = read_inputs(args.texts, args.file)
     model, tokenizer, length = load_classifier(args.model)
     if note := unnamed_labels_note(model.config.id2label):
@@ -29,8 +29,10 @@ def unnamed_labels_note(id2label: dict) -> str | None:
     """When the training data gave bare ids (0, 1, ...) rather than names, say what the printed labels are."""
     names = [str(id2label[i]) for i in sorted(id2label)]
     if all(name.lstrip("-").isdigit() or name.startswith("LABEL_") for name in names):
-        return (f"note: the labels printed are the training data's own ids ({', '.join(names)}); the data gave no "
-                "names. Train on string labels or a ClassLabel column to see names here")
+        return (
+            f"note: the labels printed are the training data's own ids ({', '.join(names)}); the data gave no "
+            "names. Train on string labels or a ClassLabel column to see names here"
+        )
     return None
 
 
@@ -42,7 +44,9 @@ def read_inputs(texts: list[str], file: str | None) -> list[tuple]:
         rows = []
         for n, row in enumerate(read_jsonl(file), 1):
             if not isinstance(row.get("text"), str):
-                raise UserError(f"{file}: row {n} has no text. Each line needs a \"text\" key (and \"text_pair\" for pairs)")
+                raise UserError(
+                    f'{file}: row {n} has no text. Each line needs a "text" key (and "text_pair" for pairs)'
+                )
             rows.append((row["text"], row.get("text_pair")))
     else:
         rows = [(line, None) for line in read_lines(file)]
@@ -68,8 +72,10 @@ def load_classifier(path: str):
     if not kwargs and (Path(folder) / "config.json").is_file():
         architectures = AutoConfig.from_pretrained(folder).architectures or []
         if not any(a.endswith("ForSequenceClassification") for a in architectures):
-            raise UserError(f"{folder}: holds a {', '.join(architectures) or 'model'}, not a sequence classifier. "
-                            f"Point at a classify stage's output")
+            raise UserError(
+                f"{folder}: holds a {', '.join(architectures) or 'model'}, not a sequence classifier. "
+                f"Point at a classify stage's output"
+            )
     model = models.load_model(AutoModelForSequenceClassification, folder, **kwargs)
     length = info.get("max_length") or min(MAX_LENGTH, card.context_window(model.config) or MAX_LENGTH)
     return model.eval(), models.load_tokenizer(folder), length
@@ -81,10 +87,16 @@ def predict(model, tokenizer, inputs: list[tuple], length: int, batch_size: int 
 
     results = []
     for start in range(0, len(inputs), batch_size):
-        batch = inputs[start:start + batch_size]
+        batch = inputs[start : start + batch_size]
         texts, pairs = [t for t, _ in batch], [p for _, p in batch]
-        enc = tokenizer(texts, pairs if all(p is not None for p in pairs) else None, truncation=True,
-                        max_length=length, padding=True, return_tensors="pt")
+        enc = tokenizer(
+            texts,
+            pairs if all(p is not None for p in pairs) else None,
+            truncation=True,
+            max_length=length,
+            padding=True,
+            return_tensors="pt",
+        )
         with torch.no_grad():
             probs = model(**enc).logits.softmax(-1)
         top = probs.max(-1)

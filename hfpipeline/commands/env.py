@@ -43,8 +43,9 @@ def accelerate_config() -> str | None:
 
     try:
         config = load_config_from_file(default_config_file).to_dict()
-    except Exception as e:   # a broken file is worth reporting, not a crash of `env`
+    except Exception as e:  # a broken file is worth reporting, not a crash of `env`
         return f"{default_config_file} (unreadable: {e})"
-    shown = {k: config[k] for k in ("distributed_type", "num_processes", "mixed_precision", "num_machines")
-             if k in config}
+    shown = {
+        k: config[k] for k in ("distributed_type", "num_processes", "mixed_precision", "num_machines") if k in config
+    }
     return f"{default_config_file} {shown}"

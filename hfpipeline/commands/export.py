@@ -34,8 +34,8 @@ def export_command(args) -> int:
     else:
         raise UserError(f"{stage_dir}: holds no model (no config.json or adapter_config.json). Give RUN_DIR/STAGE")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))   # renamed into place when complete
-    tmp.chmod(0o777 & ~_umask())   # mkdtemp makes it private; OUT gets the usual permissions
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))  # renamed into place when complete
+    tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; OUT gets the usual permissions
     try:
         if how == "copied":
             shutil.copytree(stage_dir, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*NOT_EXPORTED))
@@ -63,8 +63,9 @@ def merge(stage_dir: Path, out: Path) -> None:
 
     task = PeftConfig.from_pretrained(str(stage_dir)).task_type
     if task not in AUTO_CLASSES:
-        raise UserError(f"{stage_dir}: adapters of task type {task!r} cannot be merged here. "
-                        f"Supported: {', '.join(AUTO_CLASSES)}")
+        raise UserError(
+            f"{stage_dir}: adapters of task type {task!r} cannot be merged here. Supported: {', '.join(AUTO_CLASSES)}"
+        )
     info = card.read(stage_dir)
     extra = {"num_labels": info["num_labels"]} if task == "SEQ_CLS" and "num_labels" in info else {}
     model = models.load_model(getattr(transformers, AUTO_CLASSES[task]), str(stage_dir), **extra)

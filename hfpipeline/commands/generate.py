@@ -18,8 +18,14 @@ def generate_command(args) -> int:
         raise UserError("no prompt: give prompts as arguments or on stdin")
     check_sampling(args.temperature, args.num_return_sequences)
     loaded = load_for_generation(args.model)
-    outputs = generate(loaded.model, loaded.tokenizer, prompts, chat=loaded.chat,
-                       num_return_sequences=args.num_return_sequences, **sampling_args(args))
+    outputs = generate(
+        loaded.model,
+        loaded.tokenizer,
+        prompts,
+        chat=loaded.chat,
+        num_return_sequences=args.num_return_sequences,
+        **sampling_args(args),
+    )
     many = len(prompts) > 1 or args.num_return_sequences > 1
     for i, completions in enumerate(outputs, 1):
         for j, text in enumerate(completions, 1):
@@ -35,25 +41,34 @@ def sample_command(args) -> int:
         raise UserError(f"-k {args.k}: a labelling batch needs at least 2 responses per prompt to rank")
     out = Path(args.output)
     if feedback.labels_path_for(out).exists():
-        raise UserError(f"{out}: has labels beside it ({feedback.labels_path_for(out).name}); a new batch would "
-                        "orphan them. Write to another file with -o")
+        raise UserError(
+            f"{out}: has labels beside it ({feedback.labels_path_for(out).name}); a new batch would "
+            "orphan them. Write to another file with -o"
+        )
     prompts = read_prompts(args.prompts)
     check_sampling(args.temperature, args.k)
     loaded = load_for_generation(args.model)
-    rows = sample_responses(loaded.model, loaded.tokenizer, prompts, args.k, source=loaded.source, chat=loaded.chat,
-                            **sampling_args(args))
+    rows = sample_responses(
+        loaded.model, loaded.tokenizer, prompts, args.k, source=loaded.source, chat=loaded.chat, **sampling_args(args)
+    )
     write_text_atomic(out, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
     repeats = sum(len(set(r["responses"])) < args.k for r in rows)
     note = f" ({repeats} with repeated responses: the model gave fewer than {args.k} distinct)" if repeats else ""
-    print(f"wrote {len(rows)} prompts x {args.k} responses to {out}{note}. Next: hfpipeline label {out}",
-          file=sys.stderr)
+    print(
+        f"wrote {len(rows)} prompts x {args.k} responses to {out}{note}. Next: hfpipeline label {out}", file=sys.stderr
+    )
     return 0
 
 
 def sampling_args(args) -> dict:
     """The sampling options shared by generate and sample."""
-    return {"max_new_tokens": args.max_new_tokens, "temperature": args.temperature, "top_p": args.top_p,
-            "top_k": args.top_k, "seed": args.seed}
+    return {
+        "max_new_tokens": args.max_new_tokens,
+        "temperature": args.temperature,
+        "top_p": args.top_p,
+        "top_k": args.top_k,
+        "seed": args.seed,
+    }
 
 
 def read_prompts(path: str) -> list[str]:
@@ -65,7 +80,7 @@ def read_prompts(path: str) -> list[str]:
         rows = list(iter_jsonl(file))
         for line, row in rows:
             if not isinstance(row.get("prompt"), str) or not row["prompt"].strip():
-                raise UserError(f"{file}:{line}: no 'prompt' text. Each line needs {{\"prompt\": \"...\"}}")
+                raise UserError(f'{file}:{line}: no \'prompt\' text. Each line needs {{"prompt": "..."}}')
         prompts = [row["prompt"] for _, row in rows]
     else:
         prompts = [line for line in read_text(file).splitlines() if line.strip()]

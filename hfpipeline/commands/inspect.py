@@ -11,7 +11,7 @@ from hfpipeline.files import read_jsonl, read_text
 
 def inspect_model(path: str, text: str | None = None) -> dict:
     """Parameters (total, trainable), vocabulary, context window, family, dtype and token count of `text`."""
-    folder = rundir.model_folder(path, tokenizer_only=True)   # a bad path fails before transformers loads
+    folder = rundir.model_folder(path, tokenizer_only=True)  # a bad path fails before transformers loads
     from transformers import AutoConfig, AutoTokenizer
 
     adapter = Path(folder, "adapter_config.json")
@@ -24,9 +24,14 @@ def inspect_model(path: str, text: str | None = None) -> dict:
     if config is not None:
         total = count_parameters(config)
         trainable = _adapter_parameters(Path(folder)) if adapter.is_file() else total
-        info.update(model_type=config.model_type, family=card.family(config.to_dict()), dtype=str(getattr(config, "dtype", None) or "float32").replace("torch.", ""),
-                    parameters=total + (trainable if adapter.is_file() else 0), trainable_parameters=trainable,
-                    context_window=card.context_window(config))
+        info.update(
+            model_type=config.model_type,
+            family=card.family(config.to_dict()),
+            dtype=str(getattr(config, "dtype", None) or "float32").replace("torch.", ""),
+            parameters=total + (trainable if adapter.is_file() else 0),
+            trainable_parameters=trainable,
+            context_window=card.context_window(config),
+        )
     has_tokenizer = any(Path(folder, f).is_file() for f in ("tokenizer.json", "tokenizer_config.json"))
     tokenizer = AutoTokenizer.from_pretrained(folder if has_tokenizer or not adapter.is_file() else base)
     info["vocab_size"] = len(tokenizer)
@@ -55,7 +60,7 @@ def _adapter_parameters(folder: Path) -> int:
     total = 0
     for file in folder.glob("*.safetensors"):
         with safe_open(str(file), "pt") as f:
-            for key in f.keys():
+            for key in f.keys():  # noqa: SIM118 (a safetensors file, not a dict)
                 n = 1
                 for d in f.get_slice(key).get_shape():
                     n *= d

@@ -23,6 +23,11 @@ def label_command(args) -> int:
     """CLI entry: `hfpipeline label BATCH [--host H] [--port P] [--tags a,b]`."""
     if not Path(args.batch).is_file():
         raise UserError(f"{args.batch}: no such batch file. Pass the JSONL written by `hfpipeline sample`")
-    serve(args.batch, host=args.host, port=args.port, tags=parse_tags(args.tags),
-          allow_hosts=getattr(args, "allow_host", ()))
+    serve(
+        args.batch,
+        host=args.host,
+        port=args.port,
+        tags=parse_tags(args.tags),
+        allow_hosts=getattr(args, "allow_host", ()),
+    )
     return 0

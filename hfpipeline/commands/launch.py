@@ -16,14 +16,16 @@ def launch_command(args) -> int:
     """Check the recipe and the accelerate config, print the `accelerate launch` command, then run it."""
     from hfpipeline.recipe import load_recipe
 
-    load_recipe(args.recipe, args.overrides)   # a bad recipe fails here once, not in every launched process
+    load_recipe(args.recipe, args.overrides)  # a bad recipe fails here once, not in every launched process
     args.accelerate_config = preset(args.accelerate_config)
     config = read_config(args.accelerate_config)
     if args.num_processes is not None and args.num_processes < 1:
         raise UserError(f"--num-processes {args.num_processes}: must be 1 or more")
     if args.num_processes is None and config.num_processes < 1:
-        raise UserError(f"{args.accelerate_config}: num_processes is {config.num_processes}. "
-                        "Set it in the file or pass --num-processes N")
+        raise UserError(
+            f"{args.accelerate_config}: num_processes is {config.num_processes}. "
+            "Set it in the file or pass --num-processes N"
+        )
     command = build_command(args)
     print(shlex.join(command), flush=True)
     if args.dry_run:
@@ -66,16 +68,19 @@ def preset(value: str) -> str:
 def read_config(path: str):
     """The launch config as accelerate's own parser reads it (ClusterConfig); its errors as one-line UserErrors."""
     if not Path(path).is_file():
-        raise UserError(f"{path}: no such accelerate config. Use one of recipes/accelerate/*.yaml or its name "
-                        f"({', '.join(presets())}), or write one with `accelerate config --config_file FILE`")
+        raise UserError(
+            f"{path}: no such accelerate config. Use one of recipes/accelerate/*.yaml or its name "
+            f"({', '.join(presets())}), or write one with `accelerate config --config_file FILE`"
+        )
     from accelerate.commands.config.config_args import load_config_from_file
 
     try:
         return load_config_from_file(path)
-    except Exception as e:   # yaml errors, unknown keys, unknown distributed_type: accelerate raises several kinds
+    except Exception as e:  # yaml errors, unknown keys, unknown distributed_type: accelerate raises several kinds
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UserError(f"{path}: not a valid accelerate config ({first}). "
-                        "Compare it with recipes/accelerate/ddp.yaml") from None
+        raise UserError(
+            f"{path}: not a valid accelerate config ({first}). Compare it with recipes/accelerate/ddp.yaml"
+        ) from None
 
 
 def accelerate_executable() -> str:

@@ -22,8 +22,11 @@ def summarize_command(args) -> int:
         raise UserError(f"--max-words {args.max_words}: must be 1 or more")
     s2s = load(args.model, "summarize")
     if over := overlong(s2s, [document]):
-        print(f"warning: the document has {over[0]} tokens, more than the encoder window ({s2s.window}): only the "
-              f"first {s2s.window} are read", file=sys.stderr)
+        print(
+            f"warning: the document has {over[0]} tokens, more than the encoder window ({s2s.window}): only the "
+            f"first {s2s.window} are read",
+            file=sys.stderr,
+        )
     settings = {"num_beams": args.num_beams}
     if args.max_words:
         settings["max_new_tokens"] = budget_tokens(s2s.tokenizer, document, args.max_words)
@@ -37,11 +40,16 @@ def translate_command(args) -> int:
     lines = read_text(args.file).splitlines()
     texts = [line.strip() for line in lines if line.strip()]
     if not texts:
-        raise UserError(f"{args.file or 'stdin'}: nothing to translate. Give a text file (one sentence per line) or pipe text in")
+        raise UserError(
+            f"{args.file or 'stdin'}: nothing to translate. Give a text file (one sentence per line) or pipe text in"
+        )
     s2s = load(args.model, "translate")
     if over := overlong(s2s, texts):
-        print(f"warning: {len(over)} of {len(texts)} lines have more tokens than the encoder window ({s2s.window}, "
-              f"longest {max(over)}): only their first {s2s.window} are read", file=sys.stderr)
+        print(
+            f"warning: {len(over)} of {len(texts)} lines have more tokens than the encoder window ({s2s.window}, "
+            f"longest {max(over)}): only their first {s2s.window} are read",
+            file=sys.stderr,
+        )
     translations = iter(generate(s2s, texts, num_beams=args.num_beams))
     for line in lines:
         print(next(translations) if line.strip() else "")

@@ -5,7 +5,7 @@ A batch holds K model responses per prompt; a labeller ranks them best to worst 
 
 import itertools
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from hfpipeline.errors import UserError
@@ -83,10 +83,11 @@ def _texts_problem(row: dict) -> str | None:
 
 def _order_problem(ranking, item_tags, k: int, tags) -> str | None:
     """What is wrong with a ranking and tags of K responses, or None; `tags` None allows any tag name."""
-    if (not isinstance(ranking, list) or any(type(i) is not int for i in ranking)
-            or sorted(ranking) != list(range(k))):
-        return (f"ranking {ranking!r} is not a permutation of 0..{k - 1}. "
-                f"List every response index exactly once, best first")
+    if not isinstance(ranking, list) or any(type(i) is not int for i in ranking) or sorted(ranking) != list(range(k)):
+        return (
+            f"ranking {ranking!r} is not a permutation of 0..{k - 1}. "
+            f"List every response index exactly once, best first"
+        )
     if not isinstance(item_tags, dict):
         return f"'tags' must be an object of response index -> list of tags, got {item_tags!r}"
     for key, names in item_tags.items():
@@ -158,7 +159,7 @@ def save_label(batch: Batch, labels_path: str | Path, item: dict, tags=DEFAULT_T
         "ranking": list(item["ranking"]),
         "tags": {key: sorted(set(names)) for key, names in sorted(item.get("tags", {}).items()) if names},
         "comment": item.get("comment", "").strip(),
-        "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "saved_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     append_jsonl(labels_path, row)
     return row
@@ -172,9 +173,15 @@ def next_unlabelled(batch: Batch, labels: dict) -> int | None:
 def ranked_rows(batch: Batch, labels: dict) -> list[dict]:
     """Join labels with their items into {id, prompt, responses, ranking, tags} rows, in batch order."""
     return [
-        {"id": item["id"], "prompt": item["prompt"], "responses": item["responses"],
-         "ranking": labels[item["id"]]["ranking"], "tags": labels[item["id"]].get("tags", {})}
-        for item in batch.items if item["id"] in labels
+        {
+            "id": item["id"],
+            "prompt": item["prompt"],
+            "responses": item["responses"],
+            "ranking": labels[item["id"]]["ranking"],
+            "tags": labels[item["id"]].get("tags", {}),
+        }
+        for item in batch.items
+        if item["id"] in labels
     ]
 
 
@@ -184,12 +191,16 @@ def load_ranked(batch_path: str | Path, tags=None) -> list[dict]:
     batch = load_batch(batch_path)
     labels_path = labels_path_for(batch_path)
     if not labels_path.is_file():
-        raise UserError(f"{batch_path}: no labels yet ({labels_path.name} not found). "
-                        f"Label the batch first: hfpipeline label {batch_path}")
+        raise UserError(
+            f"{batch_path}: no labels yet ({labels_path.name} not found). "
+            f"Label the batch first: hfpipeline label {batch_path}"
+        )
     rows = ranked_rows(batch, load_labels(batch, labels_path, tags))
     if not rows:
-        raise UserError(f"{labels_path}: no item of {batch.path.name} is labelled yet. "
-                        f"Label some first: hfpipeline label {batch_path}")
+        raise UserError(
+            f"{labels_path}: no item of {batch.path.name} is labelled yet. "
+            f"Label some first: hfpipeline label {batch_path}"
+        )
     return rows
 
 
@@ -200,7 +211,7 @@ def ranked_row_problem(row) -> str | None:
     problem = _texts_problem(row)
     if problem is None:
         tags = row.get("tags") if row.get("tags") is not None else {}
-        if isinstance(tags, dict):   # null for an untagged response, as `datasets` writes a tags struct
+        if isinstance(tags, dict):  # null for an untagged response, as `datasets` writes a tags struct
             tags = {key: names for key, names in tags.items() if names is not None}
         problem = _order_problem(row.get("ranking"), tags, len(row["responses"]), None)
     return problem
@@ -234,8 +245,9 @@ def rows_to_pairs(rows, demote_tags=()) -> list[dict]:
     for row in rows:
         order = final_order(row, demote_tags)
         for better, worse in itertools.combinations(order, 2):
-            pairs.append({"prompt": row["prompt"], "chosen": row["responses"][better],
-                          "rejected": row["responses"][worse]})
+            pairs.append(
+                {"prompt": row["prompt"], "chosen": row["responses"][better], "rejected": row["responses"][worse]}
+            )
     return pairs
 
 
@@ -244,6 +256,6 @@ def pairs_dataset(ranked, demote_tags=()):
     from datasets import Dataset
 
     rows = ranked.to_list()
-    for row in rows:   # datasets fills tags of response indices a row does not tag with None
+    for row in rows:  # datasets fills tags of response indices a row does not tag with None
         row["tags"] = {k: v for k, v in (row.get("tags") or {}).items() if v}
     return Dataset.from_list(rows_to_pairs(rows, demote_tags))

@@ -23,9 +23,9 @@ from hfpipeline import feedback
 from hfpipeline.errors import UserError
 
 MAX_BODY = 1 << 20
-MAX_DEPTH = 8            # a label is {id, ranking: [..], tags: {i: [..]}, comment}: depth 3
-MAX_CONNECTIONS = 32     # concurrent connections; more are closed at once
-TIMEOUT = 30             # seconds a connection may stay silent
+MAX_DEPTH = 8  # a label is {id, ranking: [..], tags: {i: [..]}, comment}: depth 3
+MAX_CONNECTIONS = 32  # concurrent connections; more are closed at once
+TIMEOUT = 30  # seconds a connection may stay silent
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 COOKIE = "hfpipeline_label_token"
 
@@ -47,16 +47,26 @@ class LabelingState:
     def item_view(self, n: int, labels: dict) -> dict:
         """What the page needs to show item number `n` (0-based), with its saved label if any."""
         item = self.batch.items[n]
-        return {"id": item["id"], "n": n + 1, "prompt": item["prompt"], "responses": item["responses"],
-                "label": labels.get(item["id"])}
+        return {
+            "id": item["id"],
+            "n": n + 1,
+            "prompt": item["prompt"],
+            "responses": item["responses"],
+            "label": labels.get(item["id"]),
+        }
 
     def summary(self) -> dict:
         """Progress and the next unlabelled item (None when the batch is finished)."""
         labels = self.labels()
         n = feedback.next_unlabelled(self.batch, labels)
-        return {"batch": self.batch.path.name, "total": len(self.batch.items), "done": len(labels),
-                "finished": n is None, "item": None if n is None else self.item_view(n, labels),
-                "tags": [{"name": t, "label": feedback.tag_label(t)} for t in self.tags]}
+        return {
+            "batch": self.batch.path.name,
+            "total": len(self.batch.items),
+            "done": len(labels),
+            "finished": n is None,
+            "item": None if n is None else self.item_view(n, labels),
+            "tags": [{"name": t, "label": feedback.tag_label(t)} for t in self.tags],
+        }
 
 
 def make_handler(state: LabelingState):
@@ -77,7 +87,7 @@ def make_handler(state: LabelingState):
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Cache-Control", "no-store")
             self.send_header("X-Content-Type-Options", "nosniff")
-            self.send_header("X-Frame-Options", "DENY")   # no clickjacking: the page never runs in a frame
+            self.send_header("X-Frame-Options", "DENY")  # no clickjacking: the page never runs in a frame
             self.send_header("Content-Security-Policy", "frame-ancestors 'none'")
             for name, value in getattr(self, "extra_headers", ()):
                 self.send_header(name, value)
@@ -98,7 +108,7 @@ def make_handler(state: LabelingState):
                 self.extra_headers = [("Allow", "GET, POST")]
                 code, message = HTTPStatus.METHOD_NOT_ALLOWED, f"method {self.command} not allowed: use GET or POST"
             self.close_connection = True
-            with contextlib.suppress(OSError):   # the client may be gone already
+            with contextlib.suppress(OSError):  # the client may be gone already
                 self.send_error_json(code, message or (code.phrase if isinstance(code, HTTPStatus) else "error"))
 
         def refusal(self) -> tuple | None:
@@ -128,16 +138,17 @@ def make_handler(state: LabelingState):
                 return self.send_error_json(*refused)
             path = self.path.split("?", 1)[0]
             if path in ("/", "/index.html"):
-                if self.server.token:   # the page's own requests then carry the token as a same-site cookie
-                    self.extra_headers = [("Set-Cookie", f"{COOKIE}={self.server.token}; Path=/; HttpOnly; "
-                                                         "SameSite=Strict")]
+                if self.server.token:  # the page's own requests then carry the token as a same-site cookie
+                    self.extra_headers = [
+                        ("Set-Cookie", f"{COOKIE}={self.server.token}; Path=/; HttpOnly; SameSite=Strict")
+                    ]
                 return self.send_body(HTTPStatus.OK, page, "text/html; charset=utf-8")
             try:
                 with state.lock:
                     if path == "/api/state":
                         return self.send_json(HTTPStatus.OK, state.summary())
                     if path.startswith("/api/item/"):
-                        item_id = unquote(path[len("/api/item/"):])
+                        item_id = unquote(path[len("/api/item/") :])
                         if item_id not in state.batch.positions:
                             return self.send_error_json(HTTPStatus.NOT_FOUND, f"unknown id {item_id!r}")
                         view = state.item_view(state.batch.positions[item_id], state.labels())
@@ -219,16 +230,17 @@ def host_names(host: str, extra=()) -> set[str]:
     if host not in LOOPBACK_HOSTS:
         machine = socket.gethostname()
         names |= {machine.lower(), socket.getfqdn().lower()}
-        with contextlib.suppress(OSError):   # a host name that does not resolve: its name alone
+        with contextlib.suppress(OSError):  # a host name that does not resolve: its name alone
             names |= {info[4][0] for info in socket.getaddrinfo(machine, None)}
         with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            probe.connect(("192.0.2.1", 9))   # UDP connect sends nothing: it picks the outgoing interface's address
+            probe.connect(("192.0.2.1", 9))  # UDP connect sends nothing: it picks the outgoing interface's address
             names.add(probe.getsockname()[0])
     return names - {"", "0.0.0.0", "::"}
 
 
-def make_server(batch_path, host="127.0.0.1", port=8765, tags=feedback.DEFAULT_TAGS, allow_hosts=(),
-                token: str | None = None) -> ThreadingHTTPServer:
+def make_server(
+    batch_path, host="127.0.0.1", port=8765, tags=feedback.DEFAULT_TAGS, allow_hosts=(), token: str | None = None
+) -> ThreadingHTTPServer:
     """A ready (not yet serving) labelling server; port 0 picks a free port. Bound beyond loopback, it asks every
     request for `token` (a fresh one unless given)."""
     state = LabelingState(batch_path, tags)

@@ -11,7 +11,7 @@ from hfpipeline.errors import UserError
 from hfpipeline.files import write_text_atomic
 from hfpipeline.kinds import KINDS
 
-MAX_LENGTH = 128          # truncation length (tokens); padding is dynamic, per batch
+MAX_LENGTH = 128  # truncation length (tokens); padding is dynamic, per batch
 # Head modules (BERT pooler + classifier, DistilBERT pre_classifier, decoders' score): trained and saved in full
 # under LoRA, since a checkpoint without a classifier gets them freshly initialised.
 HEAD = ["classifier", "pre_classifier", "pooler", "score"]
@@ -34,27 +34,48 @@ def run(stage, ctx) -> dict:
     model = build(AutoModelForSequenceClassification, stage, ctx, tokenizer, names)
     length = max_length(stage, model)
     encoded = {split: encode(ds, tokenizer, names, pair, length) for split, ds in dd.items()}
-    figures = {}   # texts over max_length are truncated, held-out ones too: counted per split
+    figures = {}  # texts over max_length are truncated, held-out ones too: counted per split
     for split, ds in dd.items():
         sizes = tokenizer(list(ds["text"]), list(ds["text_pair"]) if pair else None, verbose=False)["input_ids"]
-        figures.update(lengths.counts(stage, split, len(ds), len(ds), sum(len(ids) > length for ids in sizes),
-                                      "truncate", length))
+        figures.update(
+            lengths.counts(stage, split, len(ds), len(ds), sum(len(ids) > length for ids in sizes), "truncate", length)
+        )
     # trainer
-    args = training.build_args(TrainingArguments, stage, ctx, eval_strategy="epoch", save_strategy="epoch",
-                               load_best_model_at_end=True, metric_for_best_model="accuracy")
-    trainer = Trainer(model=model, args=args, train_dataset=encoded["train"], eval_dataset=encoded["validation"],
-                      processing_class=tokenizer, data_collator=DataCollatorWithPadding(tokenizer),
-                      compute_metrics=metric_fn())
+    args = training.build_args(
+        TrainingArguments,
+        stage,
+        ctx,
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        load_best_model_at_end=True,
+        metric_for_best_model="accuracy",
+    )
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=encoded["train"],
+        eval_dataset=encoded["validation"],
+        processing_class=tokenizer,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        compute_metrics=metric_fn(),
+    )
     metrics = training.train(trainer, ctx)
     # evaluate
     out = trainer.predict(encoded[held], metric_key_prefix=held)
     probs = probabilities(out.predictions)
     majority = Counter(ids).most_common(1)[0][0]
     metrics.update(
-        accuracy=out.metrics[f"{held}_accuracy"], f1_macro=out.metrics[f"{held}_f1_macro"], eval_split=held,
-        majority_label=names[majority], majority_baseline=float((out.label_ids == majority).mean()),
-        best_validation_accuracy=trainer.state.best_metric, labels=names, max_length=length, **figures,
-        rows={split: len(ds) for split, ds in dd.items()})
+        accuracy=out.metrics[f"{held}_accuracy"],
+        f1_macro=out.metrics[f"{held}_f1_macro"],
+        eval_split=held,
+        majority_label=names[majority],
+        majority_baseline=float((out.label_ids == majority).mean()),
+        best_validation_accuracy=trainer.state.best_metric,
+        labels=names,
+        max_length=length,
+        **figures,
+        rows={split: len(ds) for split, ds in dd.items()},
+    )
     # save
     training.finish(trainer, tokenizer, ctx, task="classify", labels=names, text_pair=pair, max_length=length)
     if dist.is_main():
@@ -88,16 +109,22 @@ def check_columns(dd, block: dict, pair: bool) -> None:
         for column in wanted:
             field = block.get(f"{column}_field") or column
             if column not in ds.column_names:
-                raise UserError(f"{data.source_of(block, split)}: {split} split has no column {field!r} (has "
-                                f"{', '.join(ds.column_names)}). Map it with {column}_field: COLUMN")
+                raise UserError(
+                    f"{data.source_of(block, split)}: {split} split has no column {field!r} (has "
+                    f"{', '.join(ds.column_names)}). Map it with {column}_field: COLUMN"
+                )
             dtype = getattr(ds.features[column], "dtype", None)
             if column != "label" and dtype not in ("string", "large_string"):
-                raise UserError(f"{data.source_of(block, split)}: column {field!r} holds {dtype or 'non-text'} values, not "
-                                f"text. Map {column}_field to a text column")
+                raise UserError(
+                    f"{data.source_of(block, split)}: column {field!r} holds {dtype or 'non-text'} values, not "
+                    f"text. Map {column}_field to a text column"
+                )
             missing = next((i for i, v in enumerate(ds[column]) if v is None), None)
             if missing is not None:
-                raise UserError(f"{data.source_of(block, split)}: a {split} row has no {field} ({str(ds[missing])[:80]}). "
-                                f"Fill it in or remove the row")
+                raise UserError(
+                    f"{data.source_of(block, split)}: a {split} row has no {field} ({str(ds[missing])[:80]}). "
+                    f"Fill it in or remove the row"
+                )
         if not len(ds):
             raise UserError(f"{data.source_of(block, split)}: {split} split has no rows")
 
@@ -106,25 +133,31 @@ def label_names(dd, block: dict) -> list[str]:
     """Label names in id order: a ClassLabel's names, else the sorted values seen in train (ints numerically).
     A label that appears only outside train is an error: the model could never predict it."""
     feature = dd["train"].features["label"]
-    if hasattr(feature, "names"):   # ClassLabel: ids with names
+    if hasattr(feature, "names"):  # ClassLabel: ids with names
         names, known = list(feature.names), set(range(len(feature.names)))
         for split, ds in dd.items():
             bad = set(ds["label"]) - known
             if bad:
-                raise UserError(f"{data.source_of(block, split)}: {split} split has label id {min(bad)}, outside 0-"
-                                f"{len(names) - 1} ({', '.join(names)}). Remove the unlabelled rows")
+                raise UserError(
+                    f"{data.source_of(block, split)}: {split} split has label id {min(bad)}, outside 0-"
+                    f"{len(names) - 1} ({', '.join(names)}). Remove the unlabelled rows"
+                )
         return names
     values = set(dd["train"]["label"])
     numeric = all(isinstance(v, int) and not isinstance(v, bool) for v in values)
     names = [str(v) for v in sorted(values)] if numeric else sorted(map(str, values))
     if len(names) < 2:
-        raise UserError(f"{data.source_of(block, 'train')}: train split has only one label ({names[0]!r}). "
-                        f"A classifier needs examples of at least two labels")
+        raise UserError(
+            f"{data.source_of(block, 'train')}: train split has only one label ({names[0]!r}). "
+            f"A classifier needs examples of at least two labels"
+        )
     for split, ds in dd.items():
         unseen = sorted({str(v) for v in ds["label"]} - set(names))
         if unseen:
-            raise UserError(f"{data.source_of(block, split)}: label {unseen[0]!r} appears in the {split} split but never in "
-                            f"train (train labels: {', '.join(names)}). Add training rows with it or drop those rows")
+            raise UserError(
+                f"{data.source_of(block, split)}: label {unseen[0]!r} appears in the {split} split but never in "
+                f"train (train labels: {', '.join(names)}). Add training rows with it or drop those rows"
+            )
     return names
 
 
@@ -161,21 +194,28 @@ def build(auto_cls, stage, ctx, tokenizer, names: list[str]):
     ref = stage.refs["model"]
     labels = models.label_config(names)
     if "config" not in ref:
-        labels["ignore_mismatched_sizes"] = True   # a checkpoint's old head may have another label count
+        labels["ignore_mismatched_sizes"] = True  # a checkpoint's old head may have another label count
     try:
         model = models.build_model(auto_cls, ref, ctx, tokenizer, **labels)
-    except ValueError as e:   # e.g. a model type without a sequence-classification head
-        raise UserError(f"stage {stage.name}: model {ctx.ref(ref) or ref['config']['model_type']}: "
-                        f"{str(e).splitlines()[0]}") from None
+    except ValueError as e:  # e.g. a model type without a sequence-classification head
+        raise UserError(
+            f"stage {stage.name}: model {ctx.ref(ref) or ref['config']['model_type']}: {str(e).splitlines()[0]}"
+        ) from None
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id
     # classification heads ignore num_items_in_batch; without this the Trainer scales the logged loss by
     # processes x accumulation steps (huggingface/transformers#47688)
     model.accepts_loss_kwargs = False
     if len(tokenizer) > model.get_input_embeddings().num_embeddings:
-        raise UserError(f"stage {stage.name}: the tokenizer has {len(tokenizer)} tokens but the model only "
-                        f"{model.get_input_embeddings().num_embeddings} embeddings. Use the model's own tokenizer")
-    peft = {"modules_to_save": HEAD, "exclude_modules": rf".*\b({'|'.join(HEAD)})\b.*", **stage.peft} if stage.peft else None
+        raise UserError(
+            f"stage {stage.name}: the tokenizer has {len(tokenizer)} tokens but the model only "
+            f"{model.get_input_embeddings().num_embeddings} embeddings. Use the model's own tokenizer"
+        )
+    peft = (
+        {"modules_to_save": HEAD, "exclude_modules": rf".*\b({'|'.join(HEAD)})\b.*", **stage.peft}
+        if stage.peft
+        else None
+    )
     return models.add_lora(model, peft, "SEQ_CLS")
 
 
@@ -188,8 +228,10 @@ def metric_fn():
     def compute(prediction):
         predicted = probabilities(prediction.predictions).argmax(-1)
         refs = prediction.label_ids
-        return {"accuracy": accuracy.compute(predictions=predicted, references=refs)["accuracy"],
-                "f1_macro": f1.compute(predictions=predicted, references=refs)["f1"]}
+        return {
+            "accuracy": accuracy.compute(predictions=predicted, references=refs)["accuracy"],
+            "f1_macro": f1.compute(predictions=predicted, references=refs)["f1"],
+        }
 
     return compute
 
@@ -210,7 +252,12 @@ def write_predictions(path: Path, ds, gold, probs, names: list[str], pair: bool)
     lines = []
     for i, row in enumerate(ds):
         top = int(probs[i].argmax())
-        out = {"text": row["text"], **({"text_pair": row["text_pair"]} if pair else {}),
-               "label": names[int(gold[i])], "predicted": names[top], "probability": round(float(probs[i, top]), 4)}
+        out = {
+            "text": row["text"],
+            **({"text_pair": row["text_pair"]} if pair else {}),
+            "label": names[int(gold[i])],
+            "predicted": names[top],
+            "probability": round(float(probs[i, top]), 4),
+        }
         lines.append(json.dumps(out, ensure_ascii=False) + "\n")
     write_text_atomic(path, "".join(lines))

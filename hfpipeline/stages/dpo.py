@@ -10,8 +10,11 @@ from hfpipeline.stages import shared
 
 PAIR_COLUMNS = ("prompt", "chosen", "rejected")
 # TRL's eval metrics -> our names: the implicit reward beta*log(pi/ref) of chosen minus rejected, and how often > 0
-MARGINS = {"eval_rewards/margins": "reward_margin", "eval_rewards/accuracies": "reward_accuracy",
-           "eval_loss": "eval_loss"}
+MARGINS = {
+    "eval_rewards/margins": "reward_margin",
+    "eval_rewards/accuracies": "reward_accuracy",
+    "eval_loss": "eval_loss",
+}
 
 
 def run(stage, ctx) -> dict:
@@ -20,7 +23,7 @@ def run(stage, ctx) -> dict:
     metrics = {**figures, **shared.train_before_after(trainer, ctx, evaluating, margins)}
     # save
     if "ref" in getattr(trainer.model, "peft_config", {}):
-        trainer.model.delete_adapter("ref")   # TRL's frozen copy of the adapters, the LoRA reference
+        trainer.model.delete_adapter("ref")  # TRL's frozen copy of the adapters, the LoRA reference
     chat = prompt_format(stage, ctx, conversational) == "chat"
     training.finish(trainer, trainer.processing_class, ctx, prompt_format="chat" if chat else "text")
     if stage.options.get("eval_prompts") and "config" not in stage.refs["model"]:
@@ -42,10 +45,18 @@ def build_trainer(stage, ctx):
     reference = build_reference(stage, ctx, tokenizer, policy)
     policy = shared.add_lora(policy, stage, ctx)
     # trainer: max_length counts prompt + response tokens
-    args = training.build_args(DPOConfig, stage, ctx, max_length=shared.max_length(policy), eval_on_start="validation" in splits)
+    args = training.build_args(
+        DPOConfig, stage, ctx, max_length=shared.max_length(policy), eval_on_start="validation" in splits
+    )
     splits, figures = fit_pairs(stage, splits, tokenizer, conversational, args.max_length)
-    trainer = DPOTrainer(model=policy, ref_model=reference, args=args, processing_class=tokenizer,
-                         train_dataset=splits["train"], eval_dataset=splits.get("validation"))
+    trainer = DPOTrainer(
+        model=policy,
+        ref_model=reference,
+        args=args,
+        processing_class=tokenizer,
+        train_dataset=splits["train"],
+        eval_dataset=splits.get("validation"),
+    )
     return trainer, "validation" in splits, conversational, figures
 
 
@@ -61,19 +72,22 @@ def fit_pairs(stage, splits: dict, tokenizer, conversational: bool, limit: int) 
         if policy == "truncate":
             fitted = fitted.select([i for i, (p, _) in enumerate(measured) if p < limit])
         kept = sum(min(max(limit - p, 0), r) for p, r in measured)
-        figures.update(lengths.counts(stage, name, len(split), len(fitted), over, policy, limit,
-                                      sum(r for _, r in measured), kept))
+        figures.update(
+            lengths.counts(stage, name, len(split), len(fitted), over, policy, limit, sum(r for _, r in measured), kept)
+        )
         splits[name] = fitted
     return splits, figures
 
 
 def pair_lengths(split, tokenizer, conversational: bool) -> list[tuple[int, int]]:
     """(prompt tokens, tokens of the longer response + eos) per pair, as DPOTrainer lays them out."""
+
     def count(texts):
         return [len(ids) for ids in tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]]
 
     rows = split.to_list()
     if conversational:
+
         def render(messages, prompt_only=False):
             return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=prompt_only)
 
@@ -88,8 +102,9 @@ def pair_lengths(split, tokenizer, conversational: bool) -> list[tuple[int, int]
 
 def load_data(stage, ctx):
     """Preference pairs per split; ranked rows become pairs after the validation split is held out (no leaks)."""
-    splits = data.load_stage_data(stage, ctx.recipe.seed, evaluate=shared.wants_eval(stage, ctx),
-                                  check=handoff.preference_check(stage))
+    splits = data.load_stage_data(
+        stage, ctx.recipe.seed, evaluate=shared.wants_eval(stage, ctx), check=handoff.preference_check(stage)
+    )
     out = {}
     for name, split in splits.items():
         if name == "test":
@@ -97,8 +112,10 @@ def load_data(stage, ctx):
         if "responses" in split.column_names:
             split = feedback.pairs_dataset(split, stage.options.get("demote_tags", ()))
         if len(split) == 0:
-            raise UserError(f"stage {stage.name}: the {name} split has no preference pairs. "
-                            "Ranked rows need at least 2 responses each")
+            raise UserError(
+                f"stage {stage.name}: the {name} split has no preference pairs. "
+                "Ranked rows need at least 2 responses each"
+            )
         out[name] = split.select_columns([c for c in PAIR_COLUMNS if c in split.column_names])
     return out
 
@@ -118,7 +135,7 @@ def build_reference(stage, ctx, tokenizer, policy):
 
 
 def prompt_format(stage, ctx, conversational: bool) -> str:
-    """"chat" when the data is conversational or the policy was tuned on chat-formatted prompts, else "text"."""
+    """ "chat" when the data is conversational or the policy was tuned on chat-formatted prompts, else "text"."""
     ref = stage.refs["model"]
     inherited = None if "config" in ref else card.read(ctx.ref(ref)).get("prompt_format")
     return "chat" if conversational or inherited == "chat" else "text"
@@ -130,7 +147,7 @@ def compare(stage, ctx, tokenizer, chat: bool) -> dict:
     before, after = ctx.ref(stage.refs["model"]), str(ctx.stage_dir)
     if not chat:
         return policy_eval.compare_policies(before, after, None, prompts, ctx)
-    prompts = [generation.format_prompt(tokenizer, p, chat=True) for p in prompts]   # as the policy was tuned
+    prompts = [generation.format_prompt(tokenizer, p, chat=True) for p in prompts]  # as the policy was tuned
     return policy_eval.compare_policies(before, after, None, prompts, ctx, add_special_tokens=False)
 
 

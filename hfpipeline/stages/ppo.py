@@ -10,13 +10,31 @@ from hfpipeline import dist, handoff, models, policy_eval, training
 from hfpipeline.errors import UserError
 from hfpipeline.stages.shared import as_policy_saw_them, load_prompts
 
-DEFAULTS = {             # sized for tiny models on CPU; raise for real runs
-    "learning_rate": 1e-5, "per_device_train_batch_size": 8, "gradient_accumulation_steps": 1,
-    "num_mini_batches": 1, "num_ppo_epochs": 4, "response_length": 32, "stop_token": "eos", "kl_coef": 0.05,
-    "num_sample_generations": 0, "save_strategy": "no", "logging_steps": 1, "num_train_epochs": 1,
+DEFAULTS = {  # sized for tiny models on CPU; raise for real runs
+    "learning_rate": 1e-5,
+    "per_device_train_batch_size": 8,
+    "gradient_accumulation_steps": 1,
+    "num_mini_batches": 1,
+    "num_ppo_epochs": 4,
+    "response_length": 32,
+    "stop_token": "eos",
+    "kl_coef": 0.05,
+    "num_sample_generations": 0,
+    "save_strategy": "no",
+    "logging_steps": 1,
+    "num_train_epochs": 1,
 }
-LOGGED = ("objective/scores", "objective/kl", "objective/rlhf_reward", "objective/non_score_reward",
-          "objective/entropy", "policy/approxkl_avg", "loss/policy_avg", "loss/value_avg", "val/num_eos_tokens")
+LOGGED = (
+    "objective/scores",
+    "objective/kl",
+    "objective/rlhf_reward",
+    "objective/non_score_reward",
+    "objective/entropy",
+    "policy/approxkl_avg",
+    "loss/policy_avg",
+    "loss/value_avg",
+    "val/num_eos_tokens",
+)
 
 
 def run(stage, ctx) -> dict:
@@ -31,18 +49,32 @@ def run(stage, ctx) -> dict:
     # models
     policy, reference, reward, value = load_models(stage, ctx, tokenizer)
     # trainer
-    trainer = resumable_trainer()(args=args, processing_class=tokenizer, model=policy, ref_model=reference,
-                                  reward_model=reward, value_model=value, train_dataset=encoded["train"],
-                                  eval_dataset=encoded["eval"], peft_config=_lora(stage.peft))
+    trainer = resumable_trainer()(
+        args=args,
+        processing_class=tokenizer,
+        model=policy,
+        ref_model=reference,
+        reward_model=reward,
+        value_model=value,
+        train_dataset=encoded["train"],
+        eval_dataset=encoded["eval"],
+        peft_config=_lora(stage.peft),
+    )
     metrics = training.train(trainer, ctx)
     # save: the policy (LoRA merged) in the stage folder, the value model beside it
     tokenizer.padding_side = infos["policy"].get("padding_side") or "right"
     save(trainer, tokenizer, ctx)
     # evaluate: the policy before and after PPO on held-out prompts
     compared = policy_eval.compare_policies(
-        ctx.ref(stage.refs["policy"]), str(ctx.stage_dir), ctx.ref(stage.refs["reward_model"]),
-        list(prompts["eval"]["prompt"]), ctx, max_new_tokens=args.response_length, temperature=args.temperature,
-        add_special_tokens=not chat)
+        ctx.ref(stage.refs["policy"]),
+        str(ctx.stage_dir),
+        ctx.ref(stage.refs["reward_model"]),
+        list(prompts["eval"]["prompt"]),
+        ctx,
+        max_new_tokens=args.response_length,
+        temperature=args.temperature,
+        add_special_tokens=not chat,
+    )
     return {**metrics, **compared, **trl_metrics(trainer), "train_prompts": len(encoded["train"])}
 
 
@@ -93,12 +125,18 @@ def resumable_trainer():
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             a = self.args
-            self.stream = Stream(len(self.train_dataset), a.seed, max(len(self.train_dataset) // a.batch_size, 1) *
-                                 a.batch_size)
-            loader = torch.utils.data.DataLoader(self.train_dataset, batch_size=self.local_dataloader_batch_size,
-                                                 sampler=self.stream, collate_fn=self.data_collator, drop_last=True,
-                                                 generator=torch.Generator().manual_seed(a.seed))
-            self.dataloader = self.accelerator.prepare(loader)   # its own generator: the global RNG stays TRL's
+            self.stream = Stream(
+                len(self.train_dataset), a.seed, max(len(self.train_dataset) // a.batch_size, 1) * a.batch_size
+            )
+            loader = torch.utils.data.DataLoader(
+                self.train_dataset,
+                batch_size=self.local_dataloader_batch_size,
+                sampler=self.stream,
+                collate_fn=self.data_collator,
+                drop_last=True,
+                generator=torch.Generator().manual_seed(a.seed),
+            )
+            self.dataloader = self.accelerator.prepare(loader)  # its own generator: the global RNG stays TRL's
 
         def save_model(self, output_dir=None, _internal_call=False):
             super().save_model(output_dir, _internal_call)
@@ -114,7 +152,7 @@ def resumable_trainer():
                 for part, file in ((self.optimizer, "optimizer.pt"), (self.lr_scheduler, "scheduler.pt")):
                     part.load_state_dict(torch.load(checkpoint / file, map_location="cpu", weights_only=True))
                 self.stream.position = saved.global_step * self.args.batch_size
-                self.args.num_total_batches = total - saved.global_step   # TRL's loop counts from update 1
+                self.args.num_total_batches = total - saved.global_step  # TRL's loop counts from update 1
                 self.add_callback(Restore(self, checkpoint, saved))
             try:
                 return super().train()
@@ -131,8 +169,9 @@ def resumable_trainer():
                 set_peft_model_state_dict(wrapper.policy, load_peft_weights(str(checkpoint)))
             else:
                 wrapper.policy.load_state_dict(load_file(checkpoint / "model.safetensors"), strict=False)
-            wrapper.value_model.load_state_dict(load_file(checkpoint / "value_model" / "model.safetensors"),
-                                                strict=False)
+            wrapper.value_model.load_state_dict(
+                load_file(checkpoint / "value_model" / "model.safetensors"), strict=False
+            )
 
     return ResumablePPOTrainer
 
@@ -141,17 +180,21 @@ def encode_prompts(stage, ctx, tokenizer, infos: dict, args):
     """Train/eval prompts as text, left-padded token ids, and whether a chat template rendered them; checks that
     prompt + response fit every model's context window and that there is at least one batch of prompts."""
     prompts, chat = as_policy_saw_them(load_prompts(stage, ctx), tokenizer, infos["policy"])
-    tokenizer.padding_side = "left"   # prompts are left-padded so responses follow them directly
-    encoded = prompts.map(lambda b: tokenizer(b["prompt"], add_special_tokens=not chat), batched=True,
-                          remove_columns=["prompt"])
+    tokenizer.padding_side = "left"  # prompts are left-padded so responses follow them directly
+    encoded = prompts.map(
+        lambda b: tokenizer(b["prompt"], add_special_tokens=not chat), batched=True, remove_columns=["prompt"]
+    )
     window = min((i["context_window"] for i in infos.values() if i.get("context_window")), default=None)
     for name, ds in encoded.items():
-        handoff.check_prompt_lengths(stage, [len(ids) for ids in ds["input_ids"]], window, args.response_length,
-                                     f"{name} prompts")
+        handoff.check_prompt_lengths(
+            stage, [len(ids) for ids in ds["input_ids"]], window, args.response_length, f"{name} prompts"
+        )
     batch = args.per_device_train_batch_size * args.gradient_accumulation_steps
     if len(encoded["train"]) < batch:
-        raise UserError(f"stage {stage.name}: {len(encoded['train'])} training prompts, fewer than one batch of "
-                        f"{batch}. Add prompts or lower train.per_device_train_batch_size")
+        raise UserError(
+            f"stage {stage.name}: {len(encoded['train'])} training prompts, fewer than one batch of "
+            f"{batch}. Add prompts or lower train.per_device_train_batch_size"
+        )
     return prompts, encoded, chat
 
 
@@ -195,10 +238,16 @@ def save(trainer, tokenizer, ctx) -> None:
 
 def trl_metrics(trainer) -> dict:
     """TRL's per-update metrics (reward score, KL, ...) from the log history, plus first/last reward and last KL."""
-    history = [{k: h[k] for k in ("episode", *LOGGED) if k in h} for h in trainer.state.log_history
-               if "objective/scores" in h]
+    history = [
+        {k: h[k] for k in ("episode", *LOGGED) if k in h} for h in trainer.state.log_history if "objective/scores" in h
+    ]
     if not history:
         return {"updates": 0}
-    return {"updates": len(history), "episodes": history[-1].get("episode"),
-            "train_scores_first": history[0]["objective/scores"], "train_scores_last": history[-1]["objective/scores"],
-            "train_kl_last": history[-1]["objective/kl"], "train_log": history}
+    return {
+        "updates": len(history),
+        "episodes": history[-1].get("episode"),
+        "train_scores_first": history[0]["objective/scores"],
+        "train_scores_last": history[-1]["objective/scores"],
+        "train_kl_last": history[-1]["objective/kl"],
+        "train_log": history,
+    }

@@ -4,7 +4,7 @@ text grouped into blocks of the context window, from random weights (from_config
 from hfpipeline import card, data, models, training
 from hfpipeline.errors import UserError
 
-DEFAULT_BLOCK = 128   # tiny models on CPU; raise block_size for real runs
+DEFAULT_BLOCK = 128  # tiny models on CPU; raise block_size for real runs
 
 
 def run(stage, ctx) -> dict:
@@ -19,29 +19,51 @@ def run(stage, ctx) -> dict:
     mlm = stage.options.get("objective", "clm") == "mlm"
     # model
     tokenizer = models.stage_tokenizer(stage, ctx)
-    model = models.build_model(AutoModelForMaskedLM if mlm else AutoModelForCausalLM, stage.refs["model"], ctx, tokenizer)
-    if mlm:  # BERT-style heads ignore num_items_in_batch; without this the Trainer scales their loss by processes x accumulation
+    model = models.build_model(
+        AutoModelForMaskedLM if mlm else AutoModelForCausalLM, stage.refs["model"], ctx, tokenizer
+    )
+    # BERT-style heads ignore num_items_in_batch; without this the Trainer scales their loss by processes x accumulation
+    if mlm:
         model.accepts_loss_kwargs = False
     model = models.add_lora(model, stage.peft, "CAUSAL_LM" if not mlm else "FEATURE_EXTRACTION")
     block = block_size(stage, model, tokenizer)
     # data
     splits = data.load_stage_data(stage, ctx.recipe.seed)
-    blocks = splits.map(lambda b: group_texts(b["text"], tokenizer, block, mlm), batched=True,
-                        remove_columns=splits["train"].column_names, desc="grouping text into blocks")
+    blocks = splits.map(
+        lambda b: group_texts(b["text"], tokenizer, block, mlm),
+        batched=True,
+        remove_columns=splits["train"].column_names,
+        desc="grouping text into blocks",
+    )
     if len(blocks["train"]) == 0:
-        raise UserError(f"stage {stage.name}: the data holds fewer tokens than one block of {block}. Add text or lower block_size")
+        raise UserError(
+            f"stage {stage.name}: the data holds fewer tokens than one block of {block}. Add text or lower block_size"
+        )
     # trainer
     args = training.build_args(TrainingArguments, stage, ctx, eval_strategy="epoch", num_train_epochs=1)
-    collator = DataCollatorForLanguageModeling(tokenizer, mlm=mlm, mlm_probability=stage.options.get("mlm_probability", 0.15))
-    trainer = Trainer(model=model, args=args, train_dataset=blocks["train"], eval_dataset=blocks["validation"],
-                      data_collator=collator, processing_class=tokenizer)
+    collator = DataCollatorForLanguageModeling(
+        tokenizer, mlm=mlm, mlm_probability=stage.options.get("mlm_probability", 0.15)
+    )
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=blocks["train"],
+        eval_dataset=blocks["validation"],
+        data_collator=collator,
+        processing_class=tokenizer,
+    )
     metrics = training.train(trainer, ctx)
     evaluated = trainer.evaluate() if len(blocks["validation"]) else {}
     # save
     training.finish(trainer, tokenizer, ctx, objective="mlm" if mlm else "clm", block_size=block)
     loss = evaluated.get("eval_loss")
-    return {**metrics, **evaluated, "perplexity": training.perplexity(loss), "block_size": block,
-            "train_blocks": len(blocks["train"])}
+    return {
+        **metrics,
+        **evaluated,
+        "perplexity": training.perplexity(loss),
+        "block_size": block,
+        "train_blocks": len(blocks["train"]),
+    }
 
 
 def block_size(stage, model, tokenizer) -> int:
@@ -60,4 +82,4 @@ def group_texts(texts: list[str], tokenizer, block: int, mlm: bool) -> dict:
     sep = [tokenizer.eos_token_id] if not mlm and tokenizer.eos_token_id is not None else []
     flat = [t for doc in ids for t in doc + sep]
     n = len(flat) // block * block
-    return {"input_ids": [flat[i:i + block] for i in range(0, n, block)]}
+    return {"input_ids": [flat[i : i + block] for i in range(0, n, block)]}

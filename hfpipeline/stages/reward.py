@@ -5,8 +5,13 @@ Reports pairwise accuracy on held-out pairs before and after training."""
 from hfpipeline import card, data, feedback, handoff, lengths, models, training
 from hfpipeline.errors import UserError
 
-DEFAULTS = {"num_train_epochs": 1, "per_device_train_batch_size": 8, "per_device_eval_batch_size": 16,
-            "learning_rate": 1e-4, "eval_strategy": "no"}
+DEFAULTS = {
+    "num_train_epochs": 1,
+    "per_device_train_batch_size": 8,
+    "per_device_eval_batch_size": 16,
+    "learning_rate": 1e-4,
+    "eval_strategy": "no",
+}
 
 
 def run(stage, ctx) -> dict:
@@ -18,23 +23,34 @@ def run(stage, ctx) -> dict:
     # model
     tokenizer = models.stage_tokenizer(stage, ctx)
     handoff.check_model_tokenizer(stage, ctx, tokenizer)
-    set_seed(ctx.recipe.seed)   # the score head starts random
+    set_seed(ctx.recipe.seed)  # the score head starts random
     model = models.build_model(AutoModelForSequenceClassification, stage.refs["model"], ctx, tokenizer, num_labels=1)
-    model.config.pad_token_id = tokenizer.pad_token_id   # the score is read at the last non-pad token
+    model.config.pad_token_id = tokenizer.pad_token_id  # the score is read at the last non-pad token
     model = models.add_lora(model, stage.peft, "SEQ_CLS")
     # trainer: eval_on_start gives the untrained model's pairwise accuracy on the held-out pairs
     window = min(card.context_window(model.config) or 1024, 1024)
     args = training.build_args(RewardConfig, stage, ctx, **DEFAULTS, max_length=window, eval_on_start=True)
-    trainer = RewardTrainer(model=model, args=args, train_dataset=pairs["train"], eval_dataset=pairs["validation"],
-                            processing_class=tokenizer)
+    trainer = RewardTrainer(
+        model=model,
+        args=args,
+        train_dataset=pairs["train"],
+        eval_dataset=pairs["validation"],
+        processing_class=tokenizer,
+    )
     figures = dropped_pairs(stage, pairs, trainer, args.max_length)
     metrics = training.train(trainer, ctx)
     before = training.first_eval(trainer).get("eval_accuracy")
     after = trainer.evaluate()["eval_accuracy"]
     # save
     training.finish(trainer, tokenizer, ctx)
-    return {**train_batch(metrics), **figures, "accuracy": after, "accuracy_before": before,
-            "train_pairs": len(trainer.train_dataset), "eval_pairs": len(trainer.eval_dataset)}
+    return {
+        **train_batch(metrics),
+        **figures,
+        "accuracy": after,
+        "accuracy_before": before,
+        "train_pairs": len(trainer.train_dataset),
+        "eval_pairs": len(trainer.eval_dataset),
+    }
 
 
 def dropped_pairs(stage, pairs, trainer, limit: int) -> dict:
@@ -45,9 +61,11 @@ def dropped_pairs(stage, pairs, trainer, limit: int) -> dict:
     for name, prepared in (("train", trainer.train_dataset), ("validation", trainer.eval_dataset)):
         rows_in, rows_out = len(pairs[name]), len(prepared)
         if rows_out < rows_in and (policy == "error" or rows_out == 0):
-            raise UserError(f"stage {stage.name}: {rows_in - rows_out} of {rows_in} {name} pairs are longer than "
-                            f"max_length {limit} tokens. Shorten them, raise train.max_length (up to the model's "
-                            "context window)" + (", or set long_rows: drop" if rows_out else ""))
+            raise UserError(
+                f"stage {stage.name}: {rows_in - rows_out} of {rows_in} {name} pairs are longer than "
+                f"max_length {limit} tokens. Shorten them, raise train.max_length (up to the model's "
+                "context window)" + (", or set long_rows: drop" if rows_out else "")
+            )
         figures.update(lengths.counts(stage, name, rows_in, rows_out, rows_in - rows_out, "drop", limit))
     return figures
 

@@ -30,23 +30,31 @@ def run(stage, ctx, config_name: str, trainer_name: str, defaults: dict) -> dict
     # data: TRL renders conversational prompts itself; plain prompts of a chat-tuned policy become user turns
     prompts = shared.load_prompts(stage, ctx, keep_columns=True)
     train = as_trl_prompts(prompts["train"], policy_info)
-    rendered, chat = shared.as_policy_saw_them(prompts, tokenizer, policy_info)   # text, as the policy reads it
+    rendered, chat = shared.as_policy_saw_them(prompts, tokenizer, policy_info)  # text, as the policy reads it
     check_lengths(stage, rendered, chat, args, [(tokenizer, policy_info)])
-    rewards = [reward_scorer(ctx.ref(ref), *load_reward_model(ctx.ref(ref)), tokenizer.eos_token_id)
-               for ref in reward_refs]
+    rewards = [
+        reward_scorer(ctx.ref(ref), *load_reward_model(ctx.ref(ref)), tokenizer.eos_token_id) for ref in reward_refs
+    ]
     # models
     policy = models.build_model(_causal_lm(), stage.refs["policy"], ctx, tokenizer)
     policy.config.pad_token_id = policy.generation_config.pad_token_id = tokenizer.pad_token_id
-    policy = shared.add_lora(policy, stage, ctx)   # the reference is then the policy with adapters off
-    trainer = getattr(trl, trainer_name)(model=policy, reward_funcs=rewards + funcs, args=args, train_dataset=train,
-                                         processing_class=tokenizer)
+    policy = shared.add_lora(policy, stage, ctx)  # the reference is then the policy with adapters off
+    trainer = getattr(trl, trainer_name)(
+        model=policy, reward_funcs=rewards + funcs, args=args, train_dataset=train, processing_class=tokenizer
+    )
     metrics = training.train(trainer, ctx)
     training.finish(trainer, tokenizer, ctx, trained_by=stage.kind)
     # evaluate: the policy before and after on held-out prompts, scored by the (first) reward model
     compared = policy_eval.compare_policies(
-        ctx.ref(stage.refs["policy"]), str(ctx.stage_dir), ctx.ref(reward_refs[0]) if reward_refs else None,
-        list(rendered["eval"]["prompt"]), ctx, max_new_tokens=args.max_completion_length,
-        temperature=args.temperature, add_special_tokens=not chat)
+        ctx.ref(stage.refs["policy"]),
+        str(ctx.stage_dir),
+        ctx.ref(reward_refs[0]) if reward_refs else None,
+        list(rendered["eval"]["prompt"]),
+        ctx,
+        max_new_tokens=args.max_completion_length,
+        temperature=args.temperature,
+        add_special_tokens=not chat,
+    )
     return {**metrics, **compared, **trl_metrics(trainer), "train_prompts": len(train)}
 
 
@@ -61,8 +69,10 @@ def reward_functions(stage) -> list:
         try:
             func = getattr(importlib.import_module(module), name)
         except (ImportError, AttributeError) as e:
-            raise UserError(f"stage {stage.name}: reward_funcs: {spec}: cannot import it ({e}). The module must be "
-                            f"importable from the working directory {os.getcwd()}") from None
+            raise UserError(
+                f"stage {stage.name}: reward_funcs: {spec}: cannot import it ({e}). The module must be "
+                f"importable from the working directory {os.getcwd()}"
+            ) from None
         if not callable(func):
             raise UserError(f"stage {stage.name}: reward_funcs: {spec} is not a function")
         funcs.append(func)
@@ -72,8 +82,10 @@ def reward_functions(stage) -> list:
 def _check_weights(stage, args, n: int) -> None:
     weights = getattr(args, "reward_weights", None)
     if weights is not None and len(weights) != n:
-        raise UserError(f"stage {stage.name}: train.reward_weights has {len(weights)} weights for {n} rewards (the "
-                        "reward models in reward_model: order, then reward_funcs:). Give one weight each")
+        raise UserError(
+            f"stage {stage.name}: train.reward_weights has {len(weights)} weights for {n} rewards (the "
+            "reward models in reward_model: order, then reward_funcs:). Give one weight each"
+        )
 
 
 def _checkpoint_on_generation_boundaries(stage, ctx, args) -> None:
@@ -84,9 +96,11 @@ def _checkpoint_on_generation_boundaries(stage, ctx, args) -> None:
     if args.save_strategy != "steps" or args.save_steps < 1 or args.save_steps % block == 0:
         return
     if "save_steps" in {**ctx.recipe.defaults, **stage.train}:
-        raise UserError(f"stage {stage.name}: train.save_steps {args.save_steps} is not a multiple of "
-                        f"steps_per_generation x num_iterations = {block}: a checkpoint inside a batch of generations "
-                        "does not resume the same run. Use a multiple")
+        raise UserError(
+            f"stage {stage.name}: train.save_steps {args.save_steps} is not a multiple of "
+            f"steps_per_generation x num_iterations = {block}: a checkpoint inside a batch of generations "
+            "does not resume the same run. Use a multiple"
+        )
     args.save_steps = -(-int(args.save_steps) // block) * block
 
 
@@ -117,23 +131,30 @@ def reward_scorer(path: str, model, tokenizer, policy_eos: int | None):
     from accelerate import PartialState
 
     model.to(PartialState().device)
-    tokenizer.truncation_side = "left"   # the attribute: a truncation_side= call argument is ignored
+    tokenizer.truncation_side = "left"  # the attribute: a truncation_side= call argument is ignored
     window = card.context_window(model.config)
     eos = tokenizer.eos_token or ""
 
     def text(prompt, completion, ids) -> str:
-        if isinstance(prompt, list):   # messages: the template closes the assistant turn itself
+        if isinstance(prompt, list):  # messages: the template closes the assistant turn itself
             return tokenizer.apply_chat_template(prompt + completion, tokenize=False)
         return prompt + completion + (eos if ids and ids[-1] == policy_eos else "")
 
     def score(prompts, completions, completion_ids, **kwargs) -> list[float]:
         texts = [text(p, c, ids) for p, c, ids in zip(prompts, completions, completion_ids)]
-        batch = tokenizer(texts, return_tensors="pt", padding=True,
-                          padding_side="right", truncation=bool(window), max_length=window, add_special_tokens=False)
+        batch = tokenizer(
+            texts,
+            return_tensors="pt",
+            padding=True,
+            padding_side="right",
+            truncation=bool(window),
+            max_length=window,
+            add_special_tokens=False,
+        )
         with torch.inference_mode():
             return model(**batch.to(model.device)).logits[:, 0].float().tolist()
 
-    score.__name__ = Path(path).name   # TRL logs rewards/<name>/mean
+    score.__name__ = Path(path).name  # TRL logs rewards/<name>/mean
     return score
 
 
@@ -143,19 +164,33 @@ def check_lengths(stage, rendered, chat: bool, args, models_: list[tuple]) -> No
     for tokenizer, info in models_:
         for split, ds in rendered.items():
             lengths = [len(ids) for ids in tokenizer(list(ds["prompt"]), add_special_tokens=not chat)["input_ids"]]
-            handoff.check_prompt_lengths(stage, lengths, info.get("context_window"), args.max_completion_length,
-                                         f"{split} prompts", length_key="max_completion_length")
+            handoff.check_prompt_lengths(
+                stage,
+                lengths,
+                info.get("context_window"),
+                args.max_completion_length,
+                f"{split} prompts",
+                length_key="max_completion_length",
+            )
 
 
 def trl_metrics(trainer) -> dict:
     """TRL's per-step log (weighted reward of the sampled answers, each reward's mean, KL, ...), plus first/last
     reward and last KL."""
-    history = [{k: v for k, v in h.items() if k in ("step", *LOGGED) or (k.startswith("rewards/") and k.endswith(
-        "/mean"))} for h in trainer.state.log_history if "reward" in h]   # rewards/NAME/mean: each reward's own
+    history = [
+        {k: v for k, v in h.items() if k in ("step", *LOGGED) or (k.startswith("rewards/") and k.endswith("/mean"))}
+        for h in trainer.state.log_history
+        if "reward" in h
+    ]  # rewards/NAME/mean: each reward's own
     if not history:
         return {"updates": 0}
-    return {"updates": len(history), "train_reward_first": history[0]["reward"],
-            "train_reward_last": history[-1]["reward"], "train_kl_last": history[-1].get("kl"), "train_log": history}
+    return {
+        "updates": len(history),
+        "train_reward_first": history[0]["reward"],
+        "train_reward_last": history[-1]["reward"],
+        "train_kl_last": history[-1].get("kl"),
+        "train_log": history,
+    }
 
 
 def _causal_lm():

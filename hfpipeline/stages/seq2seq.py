@@ -10,7 +10,7 @@ from hfpipeline.errors import UserError
 from hfpipeline.files import write_text_atomic
 from hfpipeline.seq2seq_generate import as_lengths, encoder_window
 
-MAX_TARGET_LENGTH = 128   # target tokens kept for training, and max_new_tokens unless generation: says otherwise
+MAX_TARGET_LENGTH = 128  # target tokens kept for training, and max_new_tokens unless generation: says otherwise
 
 
 def run(stage, ctx) -> dict:
@@ -31,34 +31,47 @@ def run(stage, ctx) -> dict:
     target_length = stage.options.get("max_target_length", MAX_TARGET_LENGTH)
     model.generation_config = generation_config(stage, model, target_length)
     model = models.add_lora(model, stage.peft, "SEQ_2_SEQ_LM")
-    encoded = {split: encode(ds, tokenizer, prefix, window, target_length, f"[{stage.name}] {split}")
-               for split, ds in dd.items()}
-    truncation = {f"{'' if split == 'train' else split + '_'}{side}_rows_truncated": sum(ds[f"cut_{side}"])
-                  for split, ds in encoded.items() for side in ("source", "target")}   # held-out rows are cut too
+    encoded = {
+        split: encode(ds, tokenizer, prefix, window, target_length, f"[{stage.name}] {split}")
+        for split, ds in dd.items()
+    }
+    truncation = {
+        f"{'' if split == 'train' else split + '_'}{side}_rows_truncated": sum(ds[f"cut_{side}"])
+        for split, ds in encoded.items()
+        for side in ("source", "target")
+    }  # held-out rows are cut too
     encoded = {split: ds.remove_columns(["cut_source", "cut_target"]) for split, ds in encoded.items()}
     warn_unknown(tokenizer, dd["train"], stage)
     # trainer
     args = training.build_args(Seq2SeqTrainingArguments, stage, ctx, predict_with_generate=True)
-    trainer = Seq2SeqTrainer(model=model, args=args, train_dataset=encoded["train"],
-                             eval_dataset=encoded.get("validation"), processing_class=tokenizer,
-                             data_collator=DataCollatorForSeq2Seq(tokenizer, model=model),
-                             compute_metrics=metric_fn(task, tokenizer))
+    trainer = Seq2SeqTrainer(
+        model=model,
+        args=args,
+        train_dataset=encoded["train"],
+        eval_dataset=encoded.get("validation"),
+        processing_class=tokenizer,
+        data_collator=DataCollatorForSeq2Seq(tokenizer, model=model),
+        compute_metrics=metric_fn(task, tokenizer),
+    )
     metrics = training.train(trainer, ctx)
     metrics.update(rows={split: len(ds) for split, ds in dd.items()}, **truncation)
     # evaluate
     if held:
-        trainer.compute_metrics = None   # scored below against the untokenised references
+        trainer.compute_metrics = None  # scored below against the untokenised references
         out = trainer.predict(encoded[held], metric_key_prefix=held)
         predictions = decode(tokenizer, out.predictions)
         ds = dd[held]
         lead_n = seq2seq_scores.lead_size(dd["train"]["target"])
-        metrics.update(seq2seq_scores.score(task, predictions, ds["target"], ds["source"], lead_n),
-                       eval_split=held, eval_loss=out.metrics.get(f"{held}_loss"))
+        metrics.update(
+            seq2seq_scores.score(task, predictions, ds["target"], ds["source"], lead_n),
+            eval_split=held,
+            eval_loss=out.metrics.get(f"{held}_loss"),
+        )
     # save
     handoff = {"task": task, "prefix": prefix, "max_source_length": window, "max_target_length": target_length}
     training.finish(trainer, tokenizer, ctx, **handoff)
     if dist.is_main():
-        model.generation_config.save_pretrained(ctx.stage_dir)   # also next to LoRA adapters
+        model.generation_config.save_pretrained(ctx.stage_dir)  # also next to LoRA adapters
         if held:
             write_predictions(ctx.stage_dir / "predictions.jsonl", dd[held], predictions)
     return metrics
@@ -76,19 +89,32 @@ def clean(dd, stage):
         for column in ("source", "target"):
             name = block.get(f"{column}_field") or column
             if column not in ds.column_names:
-                raise UserError(f"{where}: {split} split has no column {name!r} (has {', '.join(ds.column_names)}). "
-                                f"Map it with {column}_field: COLUMN")
+                raise UserError(
+                    f"{where}: {split} split has no column {name!r} (has {', '.join(ds.column_names)}). "
+                    f"Map it with {column}_field: COLUMN"
+                )
             dtype = getattr(ds.features[column], "dtype", None)
             if dtype not in ("string", "large_string"):
-                raise UserError(f"{where}: column {name!r} holds {dtype or ds.features[column]} values, not text. "
-                                f"Map {column}_field to a text column")
-        empty = [i for i, (s, t) in enumerate(zip(ds["source"], ds["target"])) if not (s or "").strip() or not (t or "").strip()]
+                raise UserError(
+                    f"{where}: column {name!r} holds {dtype or ds.features[column]} values, not text. "
+                    f"Map {column}_field to a text column"
+                )
+        empty = [
+            i
+            for i, (s, t) in enumerate(zip(ds["source"], ds["target"]))
+            if not (s or "").strip() or not (t or "").strip()
+        ]
         if len(empty) == len(ds):
-            raise UserError(f"{where}: every row of the {split} split has an empty source or target. "
-                            f"Check source_field / target_field")
+            raise UserError(
+                f"{where}: every row of the {split} split has an empty source or target. "
+                f"Check source_field / target_field"
+            )
         if empty:
-            print(f"[{stage.name}] warning: {where}: dropped {len(empty)} of {len(ds)} {split} rows with an empty "
-                  f"source or target (first: row {empty[0] + 1})", file=sys.stderr)
+            print(
+                f"[{stage.name}] warning: {where}: dropped {len(empty)} of {len(ds)} {split} rows with an empty "
+                f"source or target (first: row {empty[0] + 1})",
+                file=sys.stderr,
+            )
             drop = set(empty)
             dd[split] = ds.select([i for i in range(len(ds)) if i not in drop])
     return dd
@@ -97,27 +123,39 @@ def clean(dd, stage):
 def encode(ds, tokenizer, prefix: str, window: int, target_length: int, label: str):
     """Token ids of prefix+source (cut to the encoder window) and labels (cut to target_length), saying how many
     were cut. Padding is left to the collator (per batch)."""
+
     def tokenize(batch):
         inputs, cut_sources = truncated(tokenizer, [prefix + s for s in batch["source"]], window)
         labels, cut_targets = truncated(tokenizer, batch["target"], target_length, target=True)
-        return {"input_ids": inputs, "attention_mask": [[1] * len(r) for r in inputs], "labels": labels,
-                "cut_source": cut_sources, "cut_target": cut_targets}
+        return {
+            "input_ids": inputs,
+            "attention_mask": [[1] * len(r) for r in inputs],
+            "labels": labels,
+            "cut_source": cut_sources,
+            "cut_target": cut_targets,
+        }
 
     encoded = ds.map(tokenize, batched=True, remove_columns=ds.column_names)
-    for column, what, limit, option in (("cut_source", "source texts", window, "max_source_length"),
-                                        ("cut_target", "target texts", target_length, "max_target_length")):
+    for column, what, limit, option in (
+        ("cut_source", "source texts", window, "max_source_length"),
+        ("cut_target", "target texts", target_length, "max_target_length"),
+    ):
         if cut := sum(encoded[column]):
-            print(f"{label}: warning: {cut} of {len(ds)} {what} are longer than {option} ({limit} tokens) and were "
-                  f"truncated. Raise {option} or shorten them", file=sys.stderr)
-    return encoded   # cut_source / cut_target stay for the counts; the collator never sees them (dropped in run)
+            print(
+                f"{label}: warning: {cut} of {len(ds)} {what} are longer than {option} ({limit} tokens) and were "
+                f"truncated. Raise {option} or shorten them",
+                file=sys.stderr,
+            )
+    return encoded  # cut_source / cut_target stay for the counts; the collator never sees them (dropped in run)
 
 
 def truncated(tokenizer, texts: list[str], limit: int, target: bool = False) -> tuple[list, list[bool]]:
     """Token ids of `texts` cut to `limit` tokens (the tokenizer keeps its end token), and which were longer."""
+
     def ids(batch, **kwargs):
         return tokenizer(**({"text_target": batch} if target else {"text": batch}), **kwargs)["input_ids"]
 
-    rows = ids(texts, verbose=False)   # no "longer than the specified maximum" warning: we cut and count here
+    rows = ids(texts, verbose=False)  # no "longer than the specified maximum" warning: we cut and count here
     longer = [len(row) > limit for row in rows]
     over = [i for i, cut in enumerate(longer) if cut]
     for i, row in zip(over, ids([texts[i] for i in over], truncation=True, max_length=limit) if over else []):
@@ -133,8 +171,11 @@ def warn_unknown(tokenizer, ds, stage) -> None:
     ids = [i for row in tokenizer(text_target=list(ds["target"][:2000]))["input_ids"] for i in row]
     share = ids.count(unk) / max(len(ids), 1)
     if share > 0.01:
-        print(f"[{stage.name}] warning: {100 * share:.1f}% of target tokens are {tokenizer.unk_token}: the tokenizer "
-              f"does not cover the targets' text. Train it on text that includes the target side", file=sys.stderr)
+        print(
+            f"[{stage.name}] warning: {100 * share:.1f}% of target tokens are {tokenizer.unk_token}: the tokenizer "
+            f"does not cover the targets' text. Train it on text that includes the target side",
+            file=sys.stderr,
+        )
 
 
 # --- model -----------------------------------------------------------------------------------------------------
@@ -149,8 +190,10 @@ def stage_tokenizer(stage, ctx):
             tokenizer = models.load_tokenizer(ctx.ref(ref), trust_remote_code=ref.get("trust_remote_code", False))
         except UserError:
             return models.stage_tokenizer(stage, ctx)
-        print(f"[{stage.name}] using the tokenizer of {ctx.ref(ref)}; tokenizer: applies to models built from_config",
-              file=sys.stderr)
+        print(
+            f"[{stage.name}] using the tokenizer of {ctx.ref(ref)}; tokenizer: applies to models built from_config",
+            file=sys.stderr,
+        )
         return tokenizer
     return models.stage_tokenizer(stage, ctx)
 
@@ -162,16 +205,20 @@ def build(stage, ctx, tokenizer):
 
     ref = stage.refs["model"]
     model_type = ref["config"]["model_type"] if "config" in ref else card.config_of(ctx.ref(ref)).get("model_type")
-    if model_type not in MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES:   # the family, before any weights load
-        raise UserError(f"stage {stage.name}: model {model_type if 'config' in ref else ctx.ref(ref)} is not an "
-                        f"encoder-decoder ({model_type}). Use T5, BART, mT5 or another model for AutoModelForSeq2SeqLM")
+    if model_type not in MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES:  # the family, before any weights load
+        raise UserError(
+            f"stage {stage.name}: model {model_type if 'config' in ref else ctx.ref(ref)} is not an "
+            f"encoder-decoder ({model_type}). Use T5, BART, mT5 or another model for AutoModelForSeq2SeqLM"
+        )
     model = models.build_model(AutoModelForSeq2SeqLM, ref, ctx, tokenizer)
     # T5/BART average their own loss and ignore num_items_in_batch; without this the Trainer scales the logged
     # loss by processes x accumulation steps (huggingface/transformers#47688)
     model.accepts_loss_kwargs = False
     if len(tokenizer) > model.get_input_embeddings().num_embeddings:
-        raise UserError(f"stage {stage.name}: the tokenizer has {len(tokenizer)} tokens but the model only "
-                        f"{model.get_input_embeddings().num_embeddings} embeddings. Use the model's own tokenizer")
+        raise UserError(
+            f"stage {stage.name}: the tokenizer has {len(tokenizer)} tokens but the model only "
+            f"{model.get_input_embeddings().num_embeddings} embeddings. Use the model's own tokenizer"
+        )
     return model
 
 
@@ -204,15 +251,19 @@ def decode(tokenizer, ids) -> list[str]:
 
 def metric_fn(task: str, tokenizer):
     """compute_metrics for evaluations during training (eval_strategy): scores against the decoded labels."""
+
     def compute(prediction):
-        return seq2seq_scores.score(task, decode(tokenizer, prediction.predictions),
-                                    decode(tokenizer, prediction.label_ids))
+        return seq2seq_scores.score(
+            task, decode(tokenizer, prediction.predictions), decode(tokenizer, prediction.label_ids)
+        )
 
     return compute
 
 
 def write_predictions(path, ds, predictions: list[str]) -> None:
     """One JSON line per held-out row: source, reference, prediction."""
-    lines = [json.dumps({"source": row["source"], "reference": row["target"], "prediction": pred}, ensure_ascii=False)
-             + "\n" for row, pred in zip(ds, predictions)]
+    lines = [
+        json.dumps({"source": row["source"], "reference": row["target"], "prediction": pred}, ensure_ascii=False) + "\n"
+        for row, pred in zip(ds, predictions)
+    ]
     write_text_atomic(path, "".join(lines))

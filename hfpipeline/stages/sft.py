@@ -8,8 +8,8 @@ from hfpipeline import data, lengths, models, training
 from hfpipeline.errors import UserError
 from hfpipeline.stages import shared
 
-KIND_DEFAULTS = {"padding_free": False}   # pad each batch to its longest row (TRL's collator pads dynamically)
-EXTRA_COLUMNS = ("tools", "chat_template_kwargs")   # columns TRL reads besides the text ones
+KIND_DEFAULTS = {"padding_free": False}  # pad each batch to its longest row (TRL's collator pads dynamically)
+EXTRA_COLUMNS = ("tools", "chat_template_kwargs")  # columns TRL reads besides the text ones
 
 
 def run(stage, ctx) -> dict:
@@ -32,22 +32,44 @@ def build_trainer(stage, ctx):
     tokenizer = shared.chat_tokenizer(stage, ctx, conversational, stage.options.get("chat_template"))
     model = build_policy(stage, ctx, tokenizer)
     # trainer (over-long rows: the stage's long_rows policy, counted)
-    defaults = {**KIND_DEFAULTS, "max_length": shared.max_length(model), "eval_on_start": "validation" in splits,
-                "assistant_only_loss": conversational and assistant_mask_possible(tokenizer)}
+    defaults = {
+        **KIND_DEFAULTS,
+        "max_length": shared.max_length(model),
+        "eval_on_start": "validation" in splits,
+        "assistant_only_loss": conversational and assistant_mask_possible(tokenizer),
+    }
     args = training.build_args(SFTConfig, stage, ctx, **defaults)
     measured = {name: token_lengths(split, tokenizer, conversational) for name, split in splits.items()}
     policy = stage.options.get("long_rows", "truncate")
-    fitted = {name: lengths.apply_policy(stage, name, split, measured[name][0], args.max_length, policy)
-              for name, split in splits.items()}
-    trainer = SFTTrainer(model=model, args=args, processing_class=tokenizer,
-                         train_dataset=fitted["train"][0], eval_dataset=fitted.get("validation", (None,))[0])
+    fitted = {
+        name: lengths.apply_policy(stage, name, split, measured[name][0], args.max_length, policy)
+        for name, split in splits.items()
+    }
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        processing_class=tokenizer,
+        train_dataset=fitted["train"][0],
+        eval_dataset=fitted.get("validation", (None,))[0],
+    )
     prepared = {"train": trainer.train_dataset, "validation": trainer.eval_dataset}
     figures = {}
     for name, (_, over) in fitted.items():
         totals, targets = measured[name]
         kept = learned_tokens(prepared[name]) if targets else None
-        figures.update(lengths.counts(stage, name, len(totals), len(prepared[name]), over, policy, args.max_length,
-                                      sum(targets) if targets and kept is not None else None, kept))
+        figures.update(
+            lengths.counts(
+                stage,
+                name,
+                len(totals),
+                len(prepared[name]),
+                over,
+                policy,
+                args.max_length,
+                sum(targets) if targets and kept is not None else None,
+                kept,
+            )
+        )
     return trainer, "validation" in splits, conversational, figures
 
 
@@ -70,7 +92,9 @@ def token_lengths(split, tokenizer, conversational: bool) -> tuple[list[int], li
         texts = [p + c for p, c in zip(split["prompt"], split["completion"])]
     else:
         texts = list(split["text"])
-    totals = [len(ids) + eos for ids in tokenizer(texts, add_special_tokens=not conversational, verbose=False)["input_ids"]]
+    totals = [
+        len(ids) + eos for ids in tokenizer(texts, add_special_tokens=not conversational, verbose=False)["input_ids"]
+    ]
     if conversational or "prompt" not in split.column_names:
         return totals, None
     return totals, [max(total - len(p), 0) for total, p in zip(totals, prompts)]
@@ -82,8 +106,10 @@ def load_data(stage, ctx):
     columns = splits["train"].column_names
     keep = next((fmt for fmt in (("prompt", "completion"), ("messages",), ("text",)) if set(fmt) <= set(columns)), None)
     if keep is None:
-        raise UserError(f"stage {stage.name}: data has columns {', '.join(columns)}; sft needs prompt+completion, "
-                        "messages or text. Map yours with prompt_field/completion_field/messages_field")
+        raise UserError(
+            f"stage {stage.name}: data has columns {', '.join(columns)}; sft needs prompt+completion, "
+            "messages or text. Map yours with prompt_field/completion_field/messages_field"
+        )
     keep += tuple(c for c in EXTRA_COLUMNS if c in columns)
     out = {name: split.select_columns(list(keep)) for name, split in splits.items() if name != "test"}
     return join_prompts(stage, out) if keep[:2] == ("prompt", "completion") else out
@@ -91,8 +117,14 @@ def load_data(stage, ctx):
 
 def runs_together(prompt, completion) -> bool:
     """Text prompt and completion that TRL would join into one word (`...brain only).The question...`)."""
-    return bool(isinstance(prompt, str) and isinstance(completion, str) and prompt and completion
-                and not prompt[-1].isspace() and not completion[0].isspace())
+    return bool(
+        isinstance(prompt, str)
+        and isinstance(completion, str)
+        and prompt
+        and completion
+        and not prompt[-1].isspace()
+        and not completion[0].isspace()
+    )
 
 
 def join_prompts(stage, splits: dict) -> dict:
@@ -104,12 +136,15 @@ def join_prompts(stage, splits: dict) -> dict:
         if not joined:
             continue
         if separator is None:
-            print(f"[{stage.name}] warning: {joined} of {len(split)} {name} rows join prompt and completion with no "
-                  "space between them; set separator: \" \" (or \"\\n\") on the stage to put one there",
-                  file=sys.stderr)
+            print(
+                f"[{stage.name}] warning: {joined} of {len(split)} {name} rows join prompt and completion with no "
+                'space between them; set separator: " " (or "\\n") on the stage to put one there',
+                file=sys.stderr,
+            )
             continue
-        splits[name] = split.map(lambda r: {"prompt": r["prompt"] + separator}
-                                 if runs_together(r["prompt"], r["completion"]) else {})
+        splits[name] = split.map(
+            lambda r: {"prompt": r["prompt"] + separator} if runs_together(r["prompt"], r["completion"]) else {}
+        )
     return splits
 
 
@@ -121,9 +156,12 @@ def assistant_mask_possible(tokenizer) -> bool:
         return True
     try:
         return get_training_chat_template(tokenizer) is not None
-    except ValueError:   # a template TRL cannot patch: train on whole conversations
-        print("note: the chat template has no {% generation %} markers and TRL has no training version of it; "
-              "the loss covers whole conversations", file=sys.stderr)
+    except ValueError:  # a template TRL cannot patch: train on whole conversations
+        print(
+            "note: the chat template has no {% generation %} markers and TRL has no training version of it; "
+            "the loss covers whole conversations",
+            file=sys.stderr,
+        )
         return False
 
 

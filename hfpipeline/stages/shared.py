@@ -19,8 +19,8 @@ DEFAULT_CHAT_TEMPLATE = (
     "{%- endfor -%}"
     "{%- if add_generation_prompt -%}{{ 'Assistant:' }}{%- endif -%}"
 )
-MAX_LENGTH = 256          # default max_length (capped at the context window): TRL's 1024 is far past what tiny
-                          # demo models see; raise it for real checkpoints
+MAX_LENGTH = 256  # default max_length (capped at the context window): TRL's 1024 is far past what tiny
+# demo models see; raise it for real checkpoints
 
 
 def wants_eval(stage, ctx) -> bool:
@@ -72,8 +72,10 @@ def add_lora(model, stage, ctx):
         return model
     ref = stage.refs.get("model") or stage.refs.get("policy")
     if "config" in ref:
-        raise UserError(f"stage {stage.name}: peft: trains adapters on a pretrained model, but model: is built "
-                        "from_config. Train it fully, or point model: at an earlier stage or a folder")
+        raise UserError(
+            f"stage {stage.name}: peft: trains adapters on a pretrained model, but model: is built "
+            "from_config. Train it fully, or point model: at an earlier stage or a folder"
+        )
     model = models.add_lora(model, stage.peft, "CAUSAL_LM")
     path = ctx.ref(ref)
     # the merged base of a LoRA folder names its own base, not that folder: point at what we loaded
@@ -92,10 +94,16 @@ def load_prompts(stage, ctx, keep_columns: bool = False):
     for name, ds in (("data", splits["train"]), ("eval_prompts", held_out)):
         bad = next((n for n, p in enumerate(ds["prompt"]) if not p or not isinstance(p, (str, list))), None)
         if bad is not None:
-            raise UserError(f"stage {stage.name}: {name}: row {bad + 1}: 'prompt' is missing or empty. "
-                            "Every row needs a prompt: a string, or a list of {role, content} messages")
-    return DatasetDict({"train": splits["train"] if keep_columns else splits["train"].select_columns(["prompt"]),
-                        "eval": held_out.select_columns(["prompt"])})
+            raise UserError(
+                f"stage {stage.name}: {name}: row {bad + 1}: 'prompt' is missing or empty. "
+                "Every row needs a prompt: a string, or a list of {role, content} messages"
+            )
+    return DatasetDict(
+        {
+            "train": splits["train"] if keep_columns else splits["train"].select_columns(["prompt"]),
+            "eval": held_out.select_columns(["prompt"]),
+        }
+    )
 
 
 def as_policy_saw_them(prompts, tokenizer, policy_info: dict):
@@ -105,8 +113,10 @@ def as_policy_saw_them(prompts, tokenizer, policy_info: dict):
     if not conversational and policy_info.get("prompt_format") != "chat":
         return prompts, False
     if not tokenizer.chat_template:
-        raise UserError("the prompts are conversational (lists of messages) but the policy's tokenizer has no "
-                        "chat template. Use plain-text prompts, or a policy tuned with a chat template")
+        raise UserError(
+            "the prompts are conversational (lists of messages) but the policy's tokenizer has no "
+            "chat template. Use plain-text prompts, or a policy tuned with a chat template"
+        )
 
     def render(row):
         messages = row["prompt"] if isinstance(row["prompt"], list) else [{"role": "user", "content": row["prompt"]}]

@@ -10,8 +10,19 @@ import json
 from hfpipeline import data
 
 SPECIALS = {
-    "bpe": {"bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>", "pad_token": "<|pad|>"},
-    "wordpiece": {"unk_token": "[UNK]", "pad_token": "[PAD]", "cls_token": "[CLS]", "sep_token": "[SEP]", "mask_token": "[MASK]"},
+    "bpe": {
+        "bos_token": "<|endoftext|>",
+        "eos_token": "<|endoftext|>",
+        "unk_token": "<|endoftext|>",
+        "pad_token": "<|pad|>",
+    },
+    "wordpiece": {
+        "unk_token": "[UNK]",
+        "pad_token": "[PAD]",
+        "cls_token": "[CLS]",
+        "sep_token": "[SEP]",
+        "mask_token": "[MASK]",
+    },
     "unigram": {"pad_token": "<pad>", "eos_token": "</s>", "unk_token": "<unk>"},
 }
 
@@ -24,17 +35,25 @@ def run(stage, ctx) -> dict:
     # train
     kind = stage.options.get("type", "bpe")
     opts = stage.options
-    tok = BUILDERS[kind](texts, opts.get("vocab_size", 8000), opts.get("min_frequency", 2), opts.get("lowercase", kind == "wordpiece"))
+    tok = BUILDERS[kind](
+        texts, opts.get("vocab_size", 8000), opts.get("min_frequency", 2), opts.get("lowercase", kind == "wordpiece")
+    )
     # save
     from transformers import PreTrainedTokenizerFast
 
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, model_max_length=opts.get("model_max_length", 512),
-                                        **SPECIALS[kind])
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=tok, model_max_length=opts.get("model_max_length", 512), **SPECIALS[kind]
+    )
     ctx.stage_dir.mkdir(parents=True, exist_ok=True)
     tokenizer.save_pretrained(ctx.stage_dir)
     words = sum(len(t.split()) for t in texts)
     tokens = sum(len(ids) for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"])
-    return {"vocab_size": len(tokenizer), "type": kind, "texts": len(texts), "tokens_per_word": round(tokens / max(words, 1), 3)}
+    return {
+        "vocab_size": len(tokenizer),
+        "type": kind,
+        "texts": len(texts),
+        "tokens_per_word": round(tokens / max(words, 1), 3),
+    }
 
 
 def _specials(kind: str) -> list[str]:
@@ -49,8 +68,12 @@ def _bpe(texts, vocab_size, min_frequency, lowercase):
         tok.normalizer = normalizers.Lowercase()
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=_specials("bpe"),
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        special_tokens=_specials("bpe"),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     tok.train_from_iterator(texts, trainer)
     return tok
 
@@ -64,15 +87,23 @@ def _wordpiece(texts, vocab_size, min_frequency, lowercase):
     tok.decoder = decoders.WordPiece()
     # the trainer numbers "##x" pieces in hash-map order, and merge ties are broken by those numbers: give them
     # fixed numbers up front as placeholders after the special tokens (canonical() turns them back into plain pieces)
-    pieces = sorted({"##" + c for text in texts for word, _ in tok.pre_tokenizer.pre_tokenize_str(
-        tok.normalizer.normalize_str(text)) for c in word[1:]})
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
-                                        special_tokens=_specials("wordpiece") + pieces)
+    pieces = sorted(
+        {
+            "##" + c
+            for text in texts
+            for word, _ in tok.pre_tokenizer.pre_tokenize_str(tok.normalizer.normalize_str(text))
+            for c in word[1:]
+        }
+    )
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=_specials("wordpiece") + pieces
+    )
     tok.train_from_iterator(texts, trainer)
     tok = canonical(tok, keep_added=len(_specials("wordpiece")))
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
+    )
     return tok
 
 
@@ -88,7 +119,8 @@ def _unigram(texts, vocab_size, min_frequency, lowercase):
     tok.train_from_iterator(texts, trainer)
     tok = canonical(tok)
     tok.post_processor = processors.TemplateProcessing(
-        single="$A </s>", pair="$A </s> $B </s>", special_tokens=[("</s>", tok.token_to_id("</s>"))])
+        single="$A </s>", pair="$A </s> $B </s>", special_tokens=[("</s>", tok.token_to_id("</s>"))]
+    )
     return tok
 
 
@@ -120,7 +152,7 @@ def canonical(tok, keep_added: int | None = None):
 def _even_tail_by_text(pieces: list[list]) -> list[list]:
     """Unigram's trainer adds the required characters it pruned with scores min, min - 1e-4, min - 2e-4, ... in
     hash-map order; hand those scores out in the characters' text order instead."""
-    chars = sorted((p for p in pieces if len(p[0]) == 1), key=lambda p: p[1])   # lowest score first
+    chars = sorted((p for p in pieces if len(p[0]) == 1), key=lambda p: p[1])  # lowest score first
     run = 1
     while run < len(chars) and abs(chars[run][1] - chars[run - 1][1] - 1e-4) < 1e-7:
         run += 1

@@ -21,7 +21,7 @@ Returns:
 def macro_f1(references, predictions) -> float:
     """Mean over the labels present of 2TP / (2TP + FP + FN), i.e. 2TP / (#true + #predicted)."""
     true, pred = np.asarray(references), np.asarray(predictions)
-    labels = np.union1d(true, pred)[:, None]   # each label is true or predicted at least once: no 0/0
+    labels = np.union1d(true, pred)[:, None]  # each label is true or predicted at least once: no 0/0
     is_true, is_pred = true[None, :] == labels, pred[None, :] == labels
     return float(np.mean(2 * (is_true & is_pred).sum(1) / (is_true.sum(1) + is_pred.sum(1))))
 

@@ -6,8 +6,9 @@ import datasets
 import evaluate
 from rouge_score import rouge_scorer
 
-_DESCRIPTION = "ROUGE F-measures (Google Research's rouge_score reimplementation of ROUGE-1.5.5); stemmed, " \
-               "case-insensitive."
+_DESCRIPTION = (
+    "ROUGE F-measures (Google Research's rouge_score reimplementation of ROUGE-1.5.5); stemmed, case-insensitive."
+)
 
 _KWARGS_DESCRIPTION = """
 Args:
