@@ -89,3 +89,22 @@ def _rename(ds, block: dict):
                     ds = ds.remove_columns(canonical)
                 ds = ds.rename_column(column, canonical)
     return ds
+
+
+def require_columns(dd, block: dict, columns: list[str], text: tuple[str, ...] = ()) -> None:
+    """Every split has these (renamed) columns, the `text` ones holding strings; else one line naming the data's
+    own column name and the mapping key that fixes it. (validate checks local files so; this covers Hub data.)"""
+    for split, ds in dd.items():
+        for column in columns:
+            field = block.get(f"{column}_field") or column
+            if column not in ds.column_names:
+                raise UserError(
+                    f"{source_of(block, split)}: {split} split has no column {field!r} (has "
+                    f"{', '.join(ds.column_names)}). Map it with {column}_field: COLUMN"
+                )
+            dtype = getattr(ds.features[column], "dtype", None)
+            if column in text and dtype not in ("string", "large_string"):
+                raise UserError(
+                    f"{source_of(block, split)}: column {field!r} holds {dtype or ds.features[column]} values, "
+                    f"not text. Map {column}_field to a text column"
+                )

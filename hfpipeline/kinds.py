@@ -76,6 +76,25 @@ RL_OPTIONS = {
 }  # Python reward functions "module:function", imported from the working
 # directory (TRL's convention): this runs the user's code
 
+
+def rl_kind(runner: str, config: str) -> Kind:
+    """rloo and grpo: the same refs, options and evaluation; only the trainer differs."""
+    return Kind(
+        runner=runner,
+        config=config,
+        produces=CAUSAL_LM,
+        refs=RL_REFS,
+        options=RL_OPTIONS,
+        fields=PROMPT,
+        columns=(("prompt",),),
+        headline="mean_reward",
+        baseline="mean_reward_sft",
+        needs=("policy",),
+        holdout=0.1,
+        many=("reward_model",),
+    )
+
+
 KINDS = {
     "tokenizer": Kind(
         runner="hfpipeline.stages.tokenizer",
@@ -175,34 +194,8 @@ KINDS = {
     ),  # resumes through stages/ppo.py's ResumablePPOTrainer (TRL's train() takes no checkpoint)
     # RL with TRL's maintained trainers: no value model, the reward model(s) and/or Python reward functions score
     # sampled answers (models may use their own tokenizer), KL to the frozen policy; checkpoints resume.
-    "rloo": Kind(
-        runner="hfpipeline.stages.rloo",
-        config="trl:RLOOConfig",
-        produces=CAUSAL_LM,
-        refs=RL_REFS,
-        options=RL_OPTIONS,
-        fields=PROMPT,
-        columns=(("prompt",),),
-        headline="mean_reward",
-        baseline="mean_reward_sft",
-        needs=("policy",),
-        holdout=0.1,
-        many=("reward_model",),
-    ),
-    "grpo": Kind(
-        runner="hfpipeline.stages.grpo",
-        config="trl:GRPOConfig",
-        produces=CAUSAL_LM,
-        refs=RL_REFS,
-        options=RL_OPTIONS,
-        fields=PROMPT,
-        columns=(("prompt",),),
-        headline="mean_reward",
-        baseline="mean_reward_sft",
-        needs=("policy",),
-        holdout=0.1,
-        many=("reward_model",),
-    ),
+    "rloo": rl_kind("hfpipeline.stages.rloo", "trl:RLOOConfig"),
+    "grpo": rl_kind("hfpipeline.stages.grpo", "trl:GRPOConfig"),
     "seq2seq": Kind(
         runner="hfpipeline.stages.seq2seq",
         config="transformers:Seq2SeqTrainingArguments",

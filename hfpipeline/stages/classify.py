@@ -105,20 +105,10 @@ def load_splits(stage, ctx):
 def check_columns(dd, block: dict, pair: bool) -> None:
     """Every split has text, label (and text_pair) columns without empty values."""
     wanted = ["text", "label"] + (["text_pair"] if pair else [])
+    data.require_columns(dd, block, wanted, text=("text", "text_pair"))
     for split, ds in dd.items():
         for column in wanted:
             field = block.get(f"{column}_field") or column
-            if column not in ds.column_names:
-                raise UserError(
-                    f"{data.source_of(block, split)}: {split} split has no column {field!r} (has "
-                    f"{', '.join(ds.column_names)}). Map it with {column}_field: COLUMN"
-                )
-            dtype = getattr(ds.features[column], "dtype", None)
-            if column != "label" and dtype not in ("string", "large_string"):
-                raise UserError(
-                    f"{data.source_of(block, split)}: column {field!r} holds {dtype or 'non-text'} values, not "
-                    f"text. Map {column}_field to a text column"
-                )
             missing = next((i for i, v in enumerate(ds[column]) if v is None), None)
             if missing is not None:
                 raise UserError(

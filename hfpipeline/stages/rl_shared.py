@@ -11,6 +11,20 @@ from hfpipeline import card, handoff, models, policy_eval, training
 from hfpipeline.errors import UserError
 from hfpipeline.stages import shared
 
+# rloo and grpo alike, sized for tiny models on CPU; raise for real runs. beta: the KL penalty (GRPO's own default
+# 0 has none).
+DEFAULTS = {
+    "learning_rate": 1e-5,
+    "per_device_train_batch_size": 16,
+    "num_generations": 4,
+    "max_completion_length": 32,
+    "temperature": 0.7,
+    "beta": 0.05,
+    "num_train_epochs": 1,
+    "logging_steps": 1,
+    "save_strategy": "steps",
+    "save_steps": 25,
+}
 LOGGED = ("loss", "reward", "reward_std", "kl", "entropy", "completions/mean_length", "completions/clipped_ratio")
 
 

@@ -5,19 +5,6 @@ model; checkpoints resume."""
 
 from hfpipeline.stages import rl_shared
 
-DEFAULTS = {  # sized for tiny models on CPU; raise for real runs
-    "learning_rate": 1e-5,
-    "per_device_train_batch_size": 16,
-    "num_generations": 4,
-    "max_completion_length": 32,
-    "temperature": 0.7,
-    "beta": 0.05,
-    "num_train_epochs": 1,
-    "logging_steps": 1,
-    "save_strategy": "steps",
-    "save_steps": 25,
-}
-
 
 def run(stage, ctx) -> dict:
-    return rl_shared.run(stage, ctx, "RLOOConfig", "RLOOTrainer", DEFAULTS)
+    return rl_shared.run(stage, ctx, "RLOOConfig", "RLOOTrainer", rl_shared.DEFAULTS)

@@ -84,21 +84,9 @@ def clean(dd, stage):
     """Check every split has text source and target columns; drop rows with an empty source or target (saying
     how many); refuse a split left with no rows."""
     block = stage.data
+    data.require_columns(dd, block, ["source", "target"], text=("source", "target"))
     for split, ds in dd.items():
         where = data.source_of(block, split)
-        for column in ("source", "target"):
-            name = block.get(f"{column}_field") or column
-            if column not in ds.column_names:
-                raise UserError(
-                    f"{where}: {split} split has no column {name!r} (has {', '.join(ds.column_names)}). "
-                    f"Map it with {column}_field: COLUMN"
-                )
-            dtype = getattr(ds.features[column], "dtype", None)
-            if dtype not in ("string", "large_string"):
-                raise UserError(
-                    f"{where}: column {name!r} holds {dtype or ds.features[column]} values, not text. "
-                    f"Map {column}_field to a text column"
-                )
         empty = [
             i
             for i, (s, t) in enumerate(zip(ds["source"], ds["target"]))
