@@ -44,7 +44,7 @@ LAUNCHERS = {  # how each runs a recipe: the recipe path and its arguments follo
     "python": [sys.executable],
     "accelerate": [str(BIN / "accelerate"), "launch"],
 }
-VOLATILE = {"started", "finished", "seconds"}
+VOLATILE = {"started", "finished", "seconds", "owner", "attempts"}   # when, and which process
 
 
 def cut_args() -> list[str]:
@@ -75,7 +75,7 @@ def runs(tmp_path_factory):
 def manifest(run_dir: Path) -> dict:
     run = json.loads((run_dir / "run.json").read_text())
     return {
-        "fingerprint": run["recipe_fingerprint"],
+        "name": run["name"],
         "stages": [{k: v for k, v in s.items() if k not in VOLATILE} for s in run["stages"]],
     }
 
