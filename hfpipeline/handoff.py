@@ -196,28 +196,6 @@ def check_model_tokenizer(stage, ctx, tokenizer, key: str = "model") -> None:
         )
 
 
-def check_prompt_lengths(
-    stage,
-    lengths: list[int],
-    window: int | None,
-    response_length: int,
-    source: str,
-    length_key: str = "response_length",
-) -> None:
-    """Prompt plus response must fit the context window; say so before training if the longest does not.
-    `length_key` is the train: field that sets the response length (max_completion_length for rloo/grpo)."""
-    if not window or not lengths:
-        return
-    longest = max(lengths)
-    if longest + response_length > window:
-        n = sum(1 for n in lengths if n + response_length > window)
-        raise UserError(
-            f"stage {stage.name}: {source}: prompts longer than the context window: {n} prompt(s) up to "
-            f"{longest} tokens + {length_key} {response_length} > {window} tokens. Shorten or drop "
-            f"them, or lower train.{length_key}"
-        )
-
-
 def check_preference_rows(dataset, source: str) -> None:
     """Every row holds prompt?/chosen/rejected (text or messages) or prompt/responses/ranking; name the first bad
     row."""

@@ -72,6 +72,7 @@ MODEL_REFS = {"model": MODELS, "tokenizer": ANY_TOKENIZER}
 RL_REFS = {"policy": (CAUSAL_LM,), "reward_model": (SCORER,)}
 RL_OPTIONS = {
     "eval_prompts": "str|dict",  # held-out prompts (a data block; default: validation split of data)
+    "long_rows": ("drop", "error"),  # prompts leaving no room for the answer in the context window (lengths)
     "reward_funcs": "list",
 }  # Python reward functions "module:function", imported from the working
 # directory (TRL's convention): this runs the user's code
@@ -184,7 +185,8 @@ KINDS = {
         config="trl.experimental.ppo:PPOConfig",
         produces=CAUSAL_LM,
         refs={"policy": (CAUSAL_LM,), "reward_model": (SCORER,), "value_model": (SCORER,)},
-        options={"eval_prompts": "str|dict"},  # a data block of held-out prompts (default: validation split of data)
+        # eval_prompts: a data block of held-out prompts (default: the validation split of data)
+        options={"eval_prompts": "str|dict", "long_rows": ("drop", "error")},
         fields=PROMPT,
         columns=(("prompt",),),
         headline="mean_reward",

@@ -9,15 +9,15 @@ from hfpipeline.errors import UserError
 POLICIES = ("truncate", "drop", "error")
 
 
-def apply_policy(stage, split_name: str, split, lengths: list[int], limit: int, policy: str):
+def apply_policy(stage, split_name: str, split, lengths: list[int], limit: int, policy: str, limit_text=None):
     """`split` for the trainer: rows longer than `limit` tokens are left to truncate, dropped, or refused in one
     line (policy `error`); returns the split and how many rows were over."""
     over = [i for i, n in enumerate(lengths) if n > limit]
     if over and policy == "error":
         raise UserError(
-            f"stage {stage.name}: {len(over)} of {len(lengths)} {split_name} rows are longer than max_length "
-            f"{limit} tokens (the first: row {over[0] + 1} of the split, {lengths[over[0]]} tokens). Raise "
-            "train.max_length, or set long_rows: truncate or long_rows: drop on the stage"
+            f"stage {stage.name}: {len(over)} of {len(lengths)} {split_name} rows are longer than "
+            f"{limit_text or f'max_length {limit}'} tokens (the first: row {over[0] + 1} of the split, "
+            f"{lengths[over[0]]} tokens). Raise the limit, or set long_rows: drop on the stage"
         )
     if over and policy == "drop":
         gone = set(over)
@@ -35,6 +35,7 @@ def counts(
     limit: int,
     target_total: int | None = None,
     target_kept: int | None = None,
+    limit_text: str | None = None,
 ) -> dict:
     """The split's figures (metrics keys prefixed by the split, train unprefixed); a terminal line when rows were
     cut or dropped. Rows the trainer drops itself (e.g. nothing left to learn after truncation) count as dropped."""
@@ -44,7 +45,8 @@ def counts(
     if truncated or dropped:
         share = f"; {100 * kept:.0f}% of target tokens kept" if kept is not None else ""
         print(
-            f"[{stage.name}] {split_name}: {over} of {rows_in} rows longer than max_length {limit} tokens: "
+            f"[{stage.name}] {split_name}: {over} of {rows_in} rows longer than {limit_text or f'max_length {limit}'} "
+            "tokens: "
             f"{truncated} truncated, {dropped} dropped (long_rows: {policy}){share}",
             file=sys.stderr,
         )

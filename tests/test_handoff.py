@@ -149,15 +149,38 @@ def test_prompts_longer_than_the_context_window(decoder, reward, tmp_path, capsy
     recipe = ppo_recipe(tmp_path, decoder, reward / "rm")
     long = " ".join(["please"] * 200)
     write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": prompt(i)} for i in range(19)] + [{"prompt": long}])
+    recipe["stages"][0]["long_rows"] = "error"
     code, err = run_cli(tmp_path, recipe, capsys)
-    assert code == 2 and "prompts longer than the context window" in err and "> 128 tokens" in err
-    assert "1 prompt(s)" in err
+    assert code == 2 and "rows are longer than 96 (the context window 128 less response_length 32) tokens" in err
+    assert ": 1 of " in err
+
+
+@pytest.mark.ppo
+def test_long_prompts_are_dropped_and_counted_by_default(decoder, reward, tmp_path, capsys):
+    from trl.experimental.ppo import PPOConfig
+
+    from hfpipeline import training
+    from hfpipeline.stages import ppo
+
+    recipe = ppo_recipe(tmp_path, decoder, reward / "rm")
+    long = " ".join(["please"] * 200)
+    write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": prompt(i)} for i in range(19)] + [{"prompt": long}])
+    stage, ctx = stage_and_ctx(tmp_path, recipe["stages"][0])
+    infos = handoff.check_ppo(stage, ctx)
+    tokenizer = models.stage_tokenizer(stage, ctx, "policy")
+    args = training.build_args(PPOConfig, stage, ctx, **ppo.DEFAULTS)
+    _, encoded, _, figures = ppo.encode_prompts(stage, ctx, tokenizer, infos, args)
+    assert figures["rows_dropped"] + figures.get("eval_rows_dropped", 0) == 1
+    assert len(encoded["train"]) + len(encoded["eval"]) == 19
+    assert "rows longer than 96 (the context window 128 less response_length 32) tokens" in capsys.readouterr().err
 
 
 @pytest.mark.ppo
 def test_response_length_counts_against_the_context_window(decoder, reward, tmp_path, capsys, no_training):
-    code, err = run_cli(tmp_path, ppo_recipe(tmp_path, decoder, reward / "rm", response_length=120), capsys)
-    assert code == 2 and "response_length 120" in err
+    recipe = ppo_recipe(tmp_path, decoder, reward / "rm", response_length=120)
+    recipe["stages"][0]["long_rows"] = "error"
+    code, err = run_cli(tmp_path, recipe, capsys)
+    assert code == 2 and "less response_length 120" in err
 
 
 def chain(tmp_path, *stages) -> dict:

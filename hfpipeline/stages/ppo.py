@@ -8,6 +8,7 @@ from pathlib import Path
 
 from hfpipeline import dist, handoff, models, policy_eval, training
 from hfpipeline.errors import UserError
+from hfpipeline.stages import shared
 from hfpipeline.stages.shared import as_policy_saw_them, load_prompts
 
 DEFAULTS = {  # sized for tiny models on CPU; raise for real runs
@@ -45,7 +46,7 @@ def run(stage, ctx) -> dict:
     # data
     tokenizer = models.stage_tokenizer(stage, ctx, "policy")
     args = training.build_args(PPOConfig, stage, ctx, **DEFAULTS)
-    prompts, encoded, chat = encode_prompts(stage, ctx, tokenizer, infos, args)
+    prompts, encoded, chat, figures = encode_prompts(stage, ctx, tokenizer, infos, args)
     # models
     policy, reference, reward, value = load_models(stage, ctx, tokenizer)
     # trainer
@@ -75,7 +76,7 @@ def run(stage, ctx) -> dict:
         temperature=args.temperature,
         add_special_tokens=not chat,
     )
-    return {**metrics, **compared, **trl_metrics(trainer), "train_prompts": len(encoded["train"])}
+    return {**metrics, **figures, **compared, **trl_metrics(trainer), "train_prompts": len(encoded["train"])}
 
 
 def resumable_trainer():
@@ -177,25 +178,25 @@ def resumable_trainer():
 
 
 def encode_prompts(stage, ctx, tokenizer, infos: dict, args):
-    """Train/eval prompts as text, left-padded token ids, and whether a chat template rendered them; checks that
-    prompt + response fit every model's context window and that there is at least one batch of prompts."""
-    prompts, chat = as_policy_saw_them(load_prompts(stage, ctx), tokenizer, infos["policy"])
+    """Train/eval prompts as text, left-padded token ids, whether a chat template rendered them, and the counts of
+    prompts left out (prompt + response must fit every model's context window: long_rows); at least one batch."""
+    raw = load_prompts(stage, ctx)
+    prompts, chat = as_policy_saw_them(raw, tokenizer, infos["policy"])
+    window = min((i["context_window"] for i in infos.values() if i.get("context_window")), default=None)
+    _, prompts, figures = shared.fit_prompts(
+        stage, raw, prompts, tokenizer, chat, window, args.response_length, "response_length"
+    )
     tokenizer.padding_side = "left"  # prompts are left-padded so responses follow them directly
     encoded = prompts.map(
         lambda b: tokenizer(b["prompt"], add_special_tokens=not chat), batched=True, remove_columns=["prompt"]
     )
-    window = min((i["context_window"] for i in infos.values() if i.get("context_window")), default=None)
-    for name, ds in encoded.items():
-        handoff.check_prompt_lengths(
-            stage, [len(ids) for ids in ds["input_ids"]], window, args.response_length, f"{name} prompts"
-        )
     batch = args.per_device_train_batch_size * args.gradient_accumulation_steps
     if len(encoded["train"]) < batch:
         raise UserError(
             f"stage {stage.name}: {len(encoded['train'])} training prompts, fewer than one batch of "
             f"{batch}. Add prompts or lower train.per_device_train_batch_size"
         )
-    return prompts, encoded, chat
+    return prompts, encoded, chat, figures
 
 
 def load_models(stage, ctx, tokenizer) -> tuple:

@@ -43,9 +43,12 @@ def run(stage, ctx, config_name: str, trainer_name: str, defaults: dict) -> dict
     _check_weights(stage, args, len(reward_refs) + len(funcs))
     # data: TRL renders conversational prompts itself; plain prompts of a chat-tuned policy become user turns
     prompts = shared.load_prompts(stage, ctx, keep_columns=True)
-    train = as_trl_prompts(prompts["train"], policy_info)
     rendered, chat = shared.as_policy_saw_them(prompts, tokenizer, policy_info)  # text, as the policy reads it
-    check_lengths(stage, rendered, chat, args, [(tokenizer, policy_info)])
+    prompts, rendered, figures = shared.fit_prompts(  # TRL truncates neither: over-long prompts fail in generate
+        stage, prompts, rendered, tokenizer, chat, policy_info.get("context_window"), args.max_completion_length,
+        "max_completion_length",
+    )
+    train = as_trl_prompts(prompts["train"], policy_info)
     rewards = [
         reward_scorer(ctx.ref(ref), *load_reward_model(ctx.ref(ref)), tokenizer.eos_token_id) for ref in reward_refs
     ]
@@ -69,7 +72,7 @@ def run(stage, ctx, config_name: str, trainer_name: str, defaults: dict) -> dict
         temperature=args.temperature,
         add_special_tokens=not chat,
     )
-    return {**metrics, **compared, **trl_metrics(trainer), "train_prompts": len(train)}
+    return {**metrics, **figures, **compared, **trl_metrics(trainer), "train_prompts": len(train)}
 
 
 def reward_functions(stage) -> list:
@@ -170,22 +173,6 @@ def reward_scorer(path: str, model, tokenizer, policy_eos: int | None):
 
     score.__name__ = Path(path).name  # TRL logs rewards/<name>/mean
     return score
-
-
-def check_lengths(stage, rendered, chat: bool, args, models_: list[tuple]) -> None:
-    """Prompt + max_completion_length must fit the policy's context window (TRL truncates neither: generation would
-    fail). `models_`: (tokenizer, card) pairs. Reward models read a left-truncated text instead (reward_scorer)."""
-    for tokenizer, info in models_:
-        for split, ds in rendered.items():
-            lengths = [len(ids) for ids in tokenizer(list(ds["prompt"]), add_special_tokens=not chat)["input_ids"]]
-            handoff.check_prompt_lengths(
-                stage,
-                lengths,
-                info.get("context_window"),
-                args.max_completion_length,
-                f"{split} prompts",
-                length_key="max_completion_length",
-            )
 
 
 def trl_metrics(trainer) -> dict:

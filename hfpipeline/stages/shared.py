@@ -4,7 +4,7 @@ how the policy saw them (ppo, rloo, grpo)."""
 
 from pathlib import Path
 
-from hfpipeline import card, data, handoff, models, training
+from hfpipeline import card, data, handoff, lengths, models, training
 from hfpipeline.errors import UserError
 
 # Used when the data is conversational and the tokenizer has none. It renders the same "User: ...\nAssistant: ..."
@@ -123,3 +123,28 @@ def as_policy_saw_them(prompts, tokenizer, policy_info: dict):
         return {"prompt": tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)}
 
     return prompts.map(render), True
+
+
+def fit_prompts(stage, prompts: dict, rendered: dict, tokenizer, chat: bool, window, response: int, key: str):
+    """RL prompts that leave no room for `response` tokens in the policy's context window: the stage's long_rows
+    (drop, the default, or error), counted per split. `prompts` and `rendered` (the text the policy reads) are the
+    same rows; returns both, fitted, and the counts."""
+    policy = stage.options.get("long_rows", "drop")
+    if not window:
+        return prompts, rendered, {}
+    limit = window - response
+    if limit < 1:
+        raise UserError(f"stage {stage.name}: train.{key} {response} leaves no room for a prompt in the policy's "
+                        f"{window}-token context window. Lower train.{key}")
+    text = f"{limit} (the context window {window} less {key} {response})"
+    figures = {}
+    for split in list(rendered):
+        ids = tokenizer(list(rendered[split]["prompt"]), add_special_tokens=not chat, verbose=False)["input_ids"]
+        sizes = [len(row) for row in ids]
+        keep = [i for i, n in enumerate(sizes) if n <= limit]
+        lengths.apply_policy(stage, split, rendered[split], sizes, limit, policy, text)   # error: refuse
+        if len(keep) < len(sizes):
+            rendered[split], prompts[split] = rendered[split].select(keep), prompts[split].select(keep)
+        figures.update(lengths.counts(stage, split, len(sizes), len(keep), len(sizes) - len(keep), policy, limit,
+                                      limit_text=text))
+    return prompts, rendered, figures
