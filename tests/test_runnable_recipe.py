@@ -44,7 +44,7 @@ LAUNCHERS = {  # how each runs a recipe: the recipe path and its arguments follo
     "python": [sys.executable],
     "accelerate": [str(BIN / "accelerate"), "launch"],
 }
-VOLATILE = {"started", "finished", "seconds", "owner", "attempts"}   # when, and which process
+VOLATILE = {"started", "finished", "seconds", "owner", "attempts"}  # when, and which process
 
 
 def cut_args() -> list[str]:

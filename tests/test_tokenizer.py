@@ -1,7 +1,7 @@
 """The tokenizer stage: each type trains, saves as a transformers fast tokenizer and round-trips."""
 
 import pytest
-from conftest import write_jsonl
+from conftest import REPO, write_jsonl
 from transformers import AutoTokenizer
 
 import hfpipeline
@@ -92,3 +92,16 @@ def test_listed_text_columns_are_checked(tmp_path):
                 ],
             }
         )
+
+
+def test_a_tokenizer_on_data_a_later_stage_holds_out_says_so():
+    from hfpipeline.recipe import load_recipe
+    from hfpipeline.stages.tokenizer import held_out_note
+
+    shared_data = load_recipe(REPO / "recipes/rlhf.yaml")  # tok and pretrain both read demo:corpus
+    note = held_out_note(shared_data.stage("tok"), shared_data)
+    assert "learns from every row of demo:corpus" in note and "stage 'pretrain' holds out" in note
+    separate = load_recipe(
+        REPO / "recipes/dpo.yaml", ["stages.pretrain.data={path: demo:instructions, text_field: completion}"]
+    )
+    assert held_out_note(separate.stage("tok"), separate) is None  # now no later stage reads demo:corpus

@@ -45,7 +45,13 @@ def run(stage, ctx, config_name: str, trainer_name: str, defaults: dict) -> dict
     prompts = shared.load_prompts(stage, ctx, keep_columns=True)
     rendered, chat = shared.as_policy_saw_them(prompts, tokenizer, policy_info)  # text, as the policy reads it
     prompts, rendered, figures = shared.fit_prompts(  # TRL truncates neither: over-long prompts fail in generate
-        stage, prompts, rendered, tokenizer, chat, policy_info.get("context_window"), args.max_completion_length,
+        stage,
+        prompts,
+        rendered,
+        tokenizer,
+        chat,
+        policy_info.get("context_window"),
+        args.max_completion_length,
         "max_completion_length",
     )
     train = as_trl_prompts(prompts["train"], policy_info)

@@ -134,17 +134,20 @@ def fit_prompts(stage, prompts: dict, rendered: dict, tokenizer, chat: bool, win
         return prompts, rendered, {}
     limit = window - response
     if limit < 1:
-        raise UserError(f"stage {stage.name}: train.{key} {response} leaves no room for a prompt in the policy's "
-                        f"{window}-token context window. Lower train.{key}")
+        raise UserError(
+            f"stage {stage.name}: train.{key} {response} leaves no room for a prompt in the policy's "
+            f"{window}-token context window. Lower train.{key}"
+        )
     text = f"{limit} (the context window {window} less {key} {response})"
     figures = {}
     for split in list(rendered):
         ids = tokenizer(list(rendered[split]["prompt"]), add_special_tokens=not chat, verbose=False)["input_ids"]
         sizes = [len(row) for row in ids]
         keep = [i for i, n in enumerate(sizes) if n <= limit]
-        lengths.apply_policy(stage, split, rendered[split], sizes, limit, policy, text)   # error: refuse
+        lengths.apply_policy(stage, split, rendered[split], sizes, limit, policy, text)  # error: refuse
         if len(keep) < len(sizes):
             rendered[split], prompts[split] = rendered[split].select(keep), prompts[split].select(keep)
-        figures.update(lengths.counts(stage, split, len(sizes), len(keep), len(sizes) - len(keep), policy, limit,
-                                      limit_text=text))
+        figures.update(
+            lengths.counts(stage, split, len(sizes), len(keep), len(sizes) - len(keep), policy, limit, limit_text=text)
+        )
     return prompts, rendered, figures

@@ -6,8 +6,10 @@ tokenizer.json: the trainers iterate hash maps, so tied tokens are put in a cano
 """
 
 import json
+import sys
 
 from hfpipeline import data
+from hfpipeline.kinds import KINDS
 
 SPECIALS = {
     "bpe": {
@@ -30,6 +32,8 @@ SPECIALS = {
 def run(stage, ctx) -> dict:
     # data
     train = data.load_splits(stage.data, ctx.recipe.seed)["train"]
+    if note := held_out_note(stage, ctx.recipe):
+        print(note, file=sys.stderr)
     columns = stage.data["text_field"] if isinstance(stage.data["text_field"], list) else ["text"]
     texts = [t for column in columns for t in train[column]]
     # train
@@ -163,3 +167,21 @@ def _even_tail_by_text(pieces: list[list]) -> list[list]:
 
 
 BUILDERS = {"bpe": _bpe, "wordpiece": _wordpiece, "unigram": _unigram}
+
+
+def held_out_note(stage, recipe) -> str | None:
+    """Say so when a later stage holds rows of this same data out for evaluation: the vocabulary has seen them."""
+    later = recipe.stages[[s.name for s in recipe.stages].index(stage.name) + 1 :]
+    for other in later:
+        block = other.data or {}
+        if (
+            block.get("path") == stage.data.get("path")
+            and block.get("hub") == stage.data.get("hub")
+            and (KINDS[other.kind].holdout or block.get("validation_size") or block.get("test_size"))
+        ):
+            return (
+                f"[{stage.name}] note: learns from every row of {data.source_of(stage.data, 'train')}, including the "
+                f"rows stage {other.name!r} holds out for evaluation (its figures are on text the vocabulary has "
+                "seen). Give the tokenizer its own data, or the later stage a validation/test file, to keep them apart"
+            )
+    return None
