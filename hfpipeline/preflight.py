@@ -49,6 +49,7 @@ def check(recipe, stages) -> None:
                 problems.append(f"{where}: stages.{stage.name}.{key}: {problem}")
     if problems:
         raise RecipeErrors(problems)
+    _check_prompts(recipe, stages)
 
 
 def _check_ref(stage, key: str, ref: dict) -> str | None:
@@ -154,3 +155,27 @@ def _read(path: Path) -> dict | None:
 
 def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+
+
+def _check_prompts(recipe, stages) -> None:
+    """RL stages with long_rows: error whose policy is already on disk (a folder, a Hub model, a finished stage):
+    prompts that leave no room for the answer are refused now, with their row, not when the stage starts."""
+    from hfpipeline import card, models
+    from hfpipeline.pipeline import Context
+    from hfpipeline.stages import ppo, rl_shared, shared
+
+    run_dir = Path(recipe.output_dir)
+    for stage in stages:
+        if stage.kind not in ("ppo", "rloo", "grpo") or stage.options.get("long_rows") != "error":
+            continue
+        ctx = Context(recipe=recipe, run_dir=run_dir, stage_dir=run_dir / stage.name)
+        policy = ctx.ref(stage.refs["policy"])
+        if "stage" in stage.refs["policy"] and not (Path(policy) / card.FILE).is_file():
+            continue  # trained by this run: the stage checks its prompts when it starts
+        key = "response_length" if stage.kind == "ppo" else "max_completion_length"
+        defaults = ppo.DEFAULTS if stage.kind == "ppo" else rl_shared.DEFAULTS
+        response = {**defaults, **recipe.defaults, **stage.train}[key]
+        info, tokenizer = card.of_folder(policy), models.load_tokenizer(policy)
+        prompts = shared.load_prompts(stage, ctx)
+        rendered, chat = shared.as_policy_saw_them(prompts, tokenizer, info)
+        shared.fit_prompts(stage, prompts, rendered, tokenizer, chat, info.get("context_window"), response, key)

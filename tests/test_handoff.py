@@ -306,3 +306,18 @@ def test_tokenizer_ref_must_match_the_models_own(decoder, tmp_path, capsys, no_t
     }
     code, err = run_cli(tmp_path, recipe, capsys)
     assert code == 2 and "tokenizer: stage 'tok'" in err and "is not the tokenizer model:" in err
+
+
+@pytest.mark.ppo
+def test_long_prompts_refused_in_pre_flight_before_any_stage_trains(decoder, reward, tmp_path, capsys, no_training):
+    recipe = ppo_recipe(tmp_path, decoder, reward / "rm")
+    long = " ".join(["please"] * 200)
+    write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": prompt(i)} for i in range(19)] + [{"prompt": long}])
+    recipe["stages"][0]["long_rows"] = "error"
+    tok = {"name": "tok", "kind": "tokenizer", "data": str(tmp_path / "prompts.jsonl"), "text_field": "prompt"}
+    recipe["stages"].insert(0, {**tok, "data": {"path": str(tmp_path / "prompts.jsonl"), "text_field": "prompt"}})
+    del recipe["stages"][0]["text_field"]
+    code, err = run_cli(tmp_path, recipe, capsys)
+    assert code == 2 and "rows are longer than 96 (the context window 128 less response_length 32) tokens" in err
+    assert "(the first: row" in err
+    assert not (tmp_path / "run" / "tok").exists()  # found before the tokenizer stage ran

@@ -1,6 +1,8 @@
 """`pretrain` stage: causal-LM (objective: clm, decoders) or masked-LM (objective: mlm, encoders) training on raw
 text grouped into blocks of the context window, from random weights (from_config) or continued from a checkpoint."""
 
+import sys
+
 from hfpipeline import card, data, models, training
 from hfpipeline.errors import UserError
 
@@ -8,6 +10,7 @@ DEFAULT_BLOCK = 128  # tiny models on CPU; raise block_size for real runs
 
 
 def run(stage, ctx) -> dict:
+    from datasets import DatasetDict
     from transformers import (
         AutoModelForCausalLM,
         AutoModelForMaskedLM,
@@ -29,12 +32,20 @@ def run(stage, ctx) -> dict:
     block = block_size(stage, model, tokenizer)
     # data
     splits = data.load_stage_data(stage, ctx.recipe.seed)
-    blocks = splits.map(
-        lambda b: group_texts(b["text"], tokenizer, block, mlm),
-        batched=True,
-        remove_columns=splits["train"].column_names,
-        desc="grouping text into blocks",
+    tokens = {}  # per split: tokens read, tokens in blocks (each batch's last partial block is left out)
+    blocks = DatasetDict(
+        {
+            name: split.map(
+                lambda b, name=name: group_texts(b["text"], tokenizer, block, mlm, tokens.setdefault(name, [0, 0])),
+                batched=True,
+                remove_columns=split.column_names,
+                load_from_cache_file=False,  # the counts come from running it
+                desc="grouping text into blocks",
+            )
+            for name, split in splits.items()
+        }
     )
+    figures = token_counts(stage, tokens)
     if len(blocks["train"]) == 0:
         raise UserError(
             f"stage {stage.name}: the data holds fewer tokens than one block of {block}. Add text or lower block_size"
@@ -59,6 +70,7 @@ def run(stage, ctx) -> dict:
     loss = evaluated.get("eval_loss")
     return {
         **metrics,
+        **figures,
         **evaluated,
         "perplexity": training.perplexity(loss),
         "block_size": block,
@@ -75,11 +87,28 @@ def block_size(stage, model, tokenizer) -> int:
     return wanted
 
 
-def group_texts(texts: list[str], tokenizer, block: int, mlm: bool) -> dict:
-    """Tokenise, concatenate (eos between documents for causal LMs) and cut into full blocks."""
+def group_texts(texts: list[str], tokenizer, block: int, mlm: bool, count: list | None = None) -> dict:
+    """Tokenise, concatenate (eos between documents for causal LMs) and cut into full blocks; `count` adds the
+    tokens read and the tokens kept in blocks."""
     # verbose=False: no "sequence length is longer than the specified maximum" warning: the blocks below cut it
     ids = tokenizer(texts, add_special_tokens=mlm, verbose=False)["input_ids"]
     sep = [tokenizer.eos_token_id] if not mlm and tokenizer.eos_token_id is not None else []
     flat = [t for doc in ids for t in doc + sep]
     n = len(flat) // block * block
+    if count is not None:
+        count[0], count[1] = count[0] + len(flat), count[1] + n
     return {"input_ids": [flat[i : i + block] for i in range(0, n, block)]}
+
+
+def token_counts(stage, tokens: dict) -> dict:
+    """Tokens read and left out (the partial block at the end of each batch of texts) per split, with a line."""
+    figures = {}
+    for name, (read, kept) in tokens.items():
+        prefix = "" if name == "train" else f"{name}_"
+        figures.update({f"{prefix}tokens_in": read, f"{prefix}tokens_dropped": read - kept})
+        if read - kept:
+            print(
+                f"[{stage.name}] {name}: {read - kept} of {read} tokens left out (each batch's last partial block)",
+                file=sys.stderr,
+            )
+    return figures
