@@ -368,7 +368,7 @@ def test_empty_targets_are_dropped_with_a_count(word_tok, tmp_cwd, capsys):
     write_jsonl(tmp_cwd / "p.jsonl", rows)
     metrics = run_stages(s2s_stage({"path": "p.jsonl"}, word_tok))
     assert "dropped 3 of 12 train rows with an empty source or target (first: row 3)" in capsys.readouterr().err
-    assert metrics["rows"] == {"train": 9}
+    assert metrics["rows"] == {"train": 9} and (metrics["rows_in"], metrics["rows_dropped"]) == (12, 3)
 
 
 def test_all_targets_empty_is_an_error(word_tok, tmp_cwd):

@@ -17,7 +17,9 @@ def run(stage, ctx) -> dict:
     task = stage.options.get("task", "summarize")
     prefix = stage.options.get("prefix", "")
     # data
-    dd = clean(data.load_splits(stage.data, ctx.recipe.seed), stage)
+    dd = data.load_splits(stage.data, ctx.recipe.seed)
+    rows_in = {split: len(ds) for split, ds in dd.items()}
+    dd = clean(dd, stage)   # rows with an empty source or target dropped, counted below
     held = next((s for s in ("test", "validation") if s in dd), None)
     # model
     from transformers import DataCollatorForSeq2Seq, Seq2SeqTrainer, Seq2SeqTrainingArguments
@@ -41,6 +43,9 @@ def run(stage, ctx) -> dict:
         for side in ("source", "target")
     }  # held-out rows are cut too
     encoded = {split: ds.remove_columns(["cut_source", "cut_target"]) for split, ds in encoded.items()}
+    for split, n in rows_in.items():
+        prefix = "" if split == "train" else f"{split}_"
+        truncation.update({f"{prefix}rows_in": n, f"{prefix}rows_dropped": n - len(dd[split])})
     warn_unknown(tokenizer, dd["train"], stage)
     # trainer
     args = training.build_args(Seq2SeqTrainingArguments, stage, ctx, predict_with_generate=True)
