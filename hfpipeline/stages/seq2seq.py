@@ -19,7 +19,7 @@ def run(stage, ctx) -> dict:
     # data
     dd = data.load_splits(stage.data, ctx.recipe.seed)
     rows_in = {split: len(ds) for split, ds in dd.items()}
-    dd = clean(dd, stage)   # rows with an empty source or target dropped, counted below
+    dd = clean(dd, stage)  # rows with an empty source or target dropped, counted below
     held = next((s for s in ("test", "validation") if s in dd), None)
     # model
     from transformers import DataCollatorForSeq2Seq, Seq2SeqTrainer, Seq2SeqTrainingArguments
