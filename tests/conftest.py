@@ -59,3 +59,12 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.timeout(1800))
         if no_ppo and item.get_closest_marker("ppo"):
             item.add_marker(pytest.mark.skip(reason=no_ppo))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def field_table():
+    """The config-field table of the installed libraries, loaded (for versions other than the shipped snapshot's:
+    generated and cached, with a one-time note on stderr) before any test, so the note falls in no test's output."""
+    from hfpipeline import schema
+
+    schema.config_fields("TrainingArguments")

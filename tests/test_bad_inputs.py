@@ -20,9 +20,15 @@ from hfpipeline import files
 from hfpipeline.cli import main
 from hfpipeline.feedback import server as label_server
 
-RLHF, SUMMARIZE, CLASSIFY, FEEDBACK = (
-    str(REPO / "recipes" / f"{n}.yaml") for n in ("rlhf", "summarize", "classify", "feedback")
-)
+RLHF, SUMMARIZE, CLASSIFY, FEEDBACK, BASE = (
+    str(REPO / "recipes" / f"{n}.yaml") for n in ("rlhf", "summarize", "classify", "feedback", "rloo")
+)  # BASE: the rlhf chain without a ppo stage, so the cases hold on a TRL without PPOTrainer too
+NEEDS_PPO = (RLHF, FEEDBACK)
+
+
+def params(cases: list) -> list:
+    """(id, base, ...) rows as pytest params; a base recipe with a ppo stage needs TRL's PPOTrainer (marker ppo)."""
+    return [pytest.param(*c[1:], id=c[0], marks=[pytest.mark.ppo] if c[1] in NEEDS_PPO else []) for c in cases]
 
 
 def tree_hash(folder: Path) -> str:
@@ -55,37 +61,37 @@ def one_line_failure(argv, capsys, folder: Path, code: int = 2) -> str:
 RECIPE_CASES = [  # (id, base recipe, overrides, fragment of the one line)
     (
         "vocab-negative",
-        RLHF,
+        BASE,
         ["stages.tok.vocab_size=-100"],
         "stages[0].vocab_size: -100 is out of range: must be >= 1",
     ),
-    ("vocab-zero", RLHF, ["stages.tok.vocab_size=0"], "vocab_size: 0 is out of range"),
-    ("vocab-specials-bpe", RLHF, ["stages.tok.vocab_size=2"], "2 is too small for a bpe tokenizer: its 2 special"),
+    ("vocab-zero", BASE, ["stages.tok.vocab_size=0"], "vocab_size: 0 is out of range"),
+    ("vocab-specials-bpe", BASE, ["stages.tok.vocab_size=2"], "2 is too small for a bpe tokenizer: its 2 special"),
     ("vocab-unigram", SUMMARIZE, ["stages.tok.vocab_size=3"], "3 is too small for a unigram tokenizer"),
     ("vocab-wordpiece", CLASSIFY, ["stages.tok.vocab_size=5"], "5 is too small for a wordpiece tokenizer"),
     ("vocab-unigram-specials", SUMMARIZE, ["stages.tok.vocab_size=1"], "Use >= 4"),
-    ("min-frequency", RLHF, ["stages.tok.min_frequency=-1"], "min_frequency: -1 is out of range: must be >= 0"),
-    ("model-max-length", RLHF, ["stages.tok.model_max_length=0"], "model_max_length: 0 is out of range"),
-    ("max-rows-negative", RLHF, ["stages.tok.data={path: demo:corpus, max_rows: -5}"], "data.max_rows: -5"),
-    ("max-rows-zero", RLHF, ["stages.tok.data={path: demo:corpus, max_rows: 0}"], "data.max_rows: 0 is out of range"),
+    ("min-frequency", BASE, ["stages.tok.min_frequency=-1"], "min_frequency: -1 is out of range: must be >= 0"),
+    ("model-max-length", BASE, ["stages.tok.model_max_length=0"], "model_max_length: 0 is out of range"),
+    ("max-rows-negative", BASE, ["stages.tok.data={path: demo:corpus, max_rows: -5}"], "data.max_rows: -5"),
+    ("max-rows-zero", BASE, ["stages.tok.data={path: demo:corpus, max_rows: 0}"], "data.max_rows: 0 is out of range"),
     (
         "validation-size-zero",
-        RLHF,
+        BASE,
         ["stages.sft.data={path: demo:instructions, validation_size: 0}"],
         "validation_size: 0 must be a fraction",
     ),
-    ("test-size-negative", RLHF, ["stages.sft.data={path: demo:instructions, test_size: -1}"], "test_size: -1"),
-    ("block-size-zero", RLHF, ["stages.pretrain.block_size=0"], "block_size: 0 is out of range"),
-    ("block-size-negative", RLHF, ["stages.pretrain.block_size=-3"], "block_size: -3"),
+    ("test-size-negative", BASE, ["stages.sft.data={path: demo:instructions, test_size: -1}"], "test_size: -1"),
+    ("block-size-zero", BASE, ["stages.pretrain.block_size=0"], "block_size: 0 is out of range"),
+    ("block-size-negative", BASE, ["stages.pretrain.block_size=-3"], "block_size: -3"),
     ("mlm-probability-high", CLASSIFY, ["stages.pretrain.mlm_probability=1.5"], "mlm_probability: 1.5 is out of range"),
     ("mlm-probability-zero", CLASSIFY, ["stages.pretrain.mlm_probability=0"], "must be in (0, 1)"),
     (
         "gpt2-heads",
-        RLHF,
+        BASE,
         ["stages.pretrain.model.n_embd=100", "stages.pretrain.model.n_head=3"],
         "n_embd=100 is not divisible by n_head=3",
     ),
-    ("gpt2-default-heads", RLHF, ["stages.pretrain.model.n_head=5"], "n_embd=128 is not divisible by n_head=5"),
+    ("gpt2-default-heads", BASE, ["stages.pretrain.model.n_head=5"], "n_embd=128 is not divisible by n_head=5"),
     (
         "bert-heads",
         CLASSIFY,
@@ -94,48 +100,48 @@ RECIPE_CASES = [  # (id, base recipe, overrides, fragment of the one line)
     ),
     (
         "llama-kv-heads",
-        RLHF,
+        BASE,
         ["stages.pretrain.model={from_config: llama, hidden_size: 64, num_attention_heads: 4, num_key_value_heads: 3}"],
         "4 is not divisible by num_key_value_heads=3",
     ),
     (
         "qwen2-default-kv-heads",
-        RLHF,
+        BASE,
         ["stages.pretrain.model={from_config: qwen2, hidden_size: 64, num_attention_heads: 4}"],
         "model.num_key_value_heads: num_attention_heads=4 is not divisible by num_key_value_heads=32",
     ),
-    ("layers-zero", RLHF, ["stages.pretrain.model.n_layer=0"], "model.n_layer: 0 is out of range"),
-    ("positions-negative", RLHF, ["stages.pretrain.model.n_positions=-1"], "n_positions: -1"),
+    ("layers-zero", BASE, ["stages.pretrain.model.n_layer=0"], "model.n_layer: 0 is out of range"),
+    ("positions-negative", BASE, ["stages.pretrain.model.n_positions=-1"], "n_positions: -1"),
     ("t5-layers-zero", SUMMARIZE, ["stages.summarize.model.num_layers=0"], "num_layers: 0"),
-    ("dropout", RLHF, ["stages.pretrain.model.resid_pdrop=1.5"], "resid_pdrop: 1.5 is out of range"),
-    ("config-vocab", RLHF, ["stages.pretrain.model.vocab_size=50"], "vocab_size: is taken from the tokenizer"),
-    ("config-pad", RLHF, ["stages.pretrain.model.pad_token_id=0"], "pad_token_id: is taken from the tokenizer"),
-    ("lr-negative", RLHF, ["stages.pretrain.train.learning_rate=-1"], "learning_rate: -1 is out of range: must be > 0"),
-    ("lr-zero", RLHF, ["stages.sft.train.learning_rate=0"], "learning_rate: 0 is out of range"),
-    ("lr-string", RLHF, ["stages.sft.train.learning_rate='-1e-3'"], "learning_rate: -0.001 is out of range"),
-    ("lr-nan", RLHF, ["stages.sft.train.learning_rate=.nan"], "nan is out of range"),
-    ("lr-default", RLHF, ["defaults.train.learning_rate=-1"], "defaults.train.learning_rate: -1"),
-    ("batch-zero", RLHF, ["stages.pretrain.train.per_device_train_batch_size=0"], "per_device_train_batch_size: 0"),
-    ("eval-batch-zero", RLHF, ["stages.sft.train.per_device_eval_batch_size=0"], "per_device_eval_batch_size: 0"),
-    ("accumulation-zero", RLHF, ["stages.sft.train.gradient_accumulation_steps=0"], "gradient_accumulation_steps: 0"),
-    ("epochs-zero", RLHF, ["stages.sft.train.num_train_epochs=0"], "num_train_epochs: 0 is out of range: must be > 0"),
-    ("epochs-negative", RLHF, ["stages.sft.train.num_train_epochs=-2"], "num_train_epochs: -2"),
-    ("max-steps-zero", RLHF, ["stages.sft.train.max_steps=0"], "max_steps: 0 is out of range: must be >= 1 (or -1"),
-    ("max-steps-negative", RLHF, ["stages.sft.train.max_steps=-5"], "max_steps: -5"),
-    ("seed-negative", RLHF, ["seed=-1"], "seed: -1 is out of range"),
-    ("seed-too-big", RLHF, ["seed=4294967296"], "seed: 4294967296 is out of range"),
-    ("train-seed", RLHF, ["stages.sft.train.seed=-1"], "train.seed: -1"),
-    ("data-seed", RLHF, ["stages.sft.train.data_seed=-1"], "train.data_seed: -1"),
-    ("weight-decay", RLHF, ["stages.sft.train.weight_decay=-0.1"], "weight_decay: -0.1"),
-    ("warmup", RLHF, ["stages.pretrain.train.warmup_steps=-1"], "warmup_steps: -1"),
-    ("adam-beta", RLHF, ["stages.sft.train.adam_beta1=1.0"], "adam_beta1: 1.0 is out of range"),
-    ("adam-epsilon", RLHF, ["stages.sft.train.adam_epsilon=0"], "adam_epsilon: 0"),
-    ("logging-steps", RLHF, ["stages.sft.train.logging_steps=0"], "logging_steps: 0"),
-    ("save-total-limit", RLHF, ["stages.sft.train.save_total_limit=0"], "save_total_limit: 0"),
-    ("grad-norm", RLHF, ["stages.sft.train.max_grad_norm=-1"], "max_grad_norm: -1"),
-    ("workers", RLHF, ["stages.sft.train.dataloader_num_workers=-1"], "dataloader_num_workers: -1"),
-    ("sft-max-length", RLHF, ["stages.sft.train.max_length=0"], "stages[2].train.max_length: 0"),
-    ("reward-max-length", RLHF, ["stages.reward.train.max_length=-1"], "max_length: -1"),
+    ("dropout", BASE, ["stages.pretrain.model.resid_pdrop=1.5"], "resid_pdrop: 1.5 is out of range"),
+    ("config-vocab", BASE, ["stages.pretrain.model.vocab_size=50"], "vocab_size: is taken from the tokenizer"),
+    ("config-pad", BASE, ["stages.pretrain.model.pad_token_id=0"], "pad_token_id: is taken from the tokenizer"),
+    ("lr-negative", BASE, ["stages.pretrain.train.learning_rate=-1"], "learning_rate: -1 is out of range: must be > 0"),
+    ("lr-zero", BASE, ["stages.sft.train.learning_rate=0"], "learning_rate: 0 is out of range"),
+    ("lr-string", BASE, ["stages.sft.train.learning_rate='-1e-3'"], "learning_rate: -0.001 is out of range"),
+    ("lr-nan", BASE, ["stages.sft.train.learning_rate=.nan"], "nan is out of range"),
+    ("lr-default", BASE, ["defaults.train.learning_rate=-1"], "defaults.train.learning_rate: -1"),
+    ("batch-zero", BASE, ["stages.pretrain.train.per_device_train_batch_size=0"], "per_device_train_batch_size: 0"),
+    ("eval-batch-zero", BASE, ["stages.sft.train.per_device_eval_batch_size=0"], "per_device_eval_batch_size: 0"),
+    ("accumulation-zero", BASE, ["stages.sft.train.gradient_accumulation_steps=0"], "gradient_accumulation_steps: 0"),
+    ("epochs-zero", BASE, ["stages.sft.train.num_train_epochs=0"], "num_train_epochs: 0 is out of range: must be > 0"),
+    ("epochs-negative", BASE, ["stages.sft.train.num_train_epochs=-2"], "num_train_epochs: -2"),
+    ("max-steps-zero", BASE, ["stages.sft.train.max_steps=0"], "max_steps: 0 is out of range: must be >= 1 (or -1"),
+    ("max-steps-negative", BASE, ["stages.sft.train.max_steps=-5"], "max_steps: -5"),
+    ("seed-negative", BASE, ["seed=-1"], "seed: -1 is out of range"),
+    ("seed-too-big", BASE, ["seed=4294967296"], "seed: 4294967296 is out of range"),
+    ("train-seed", BASE, ["stages.sft.train.seed=-1"], "train.seed: -1"),
+    ("data-seed", BASE, ["stages.sft.train.data_seed=-1"], "train.data_seed: -1"),
+    ("weight-decay", BASE, ["stages.sft.train.weight_decay=-0.1"], "weight_decay: -0.1"),
+    ("warmup", BASE, ["stages.pretrain.train.warmup_steps=-1"], "warmup_steps: -1"),
+    ("adam-beta", BASE, ["stages.sft.train.adam_beta1=1.0"], "adam_beta1: 1.0 is out of range"),
+    ("adam-epsilon", BASE, ["stages.sft.train.adam_epsilon=0"], "adam_epsilon: 0"),
+    ("logging-steps", BASE, ["stages.sft.train.logging_steps=0"], "logging_steps: 0"),
+    ("save-total-limit", BASE, ["stages.sft.train.save_total_limit=0"], "save_total_limit: 0"),
+    ("grad-norm", BASE, ["stages.sft.train.max_grad_norm=-1"], "max_grad_norm: -1"),
+    ("workers", BASE, ["stages.sft.train.dataloader_num_workers=-1"], "dataloader_num_workers: -1"),
+    ("sft-max-length", BASE, ["stages.sft.train.max_length=0"], "stages[2].train.max_length: 0"),
+    ("reward-max-length", BASE, ["stages.reward.train.max_length=-1"], "max_length: -1"),
     ("ppo-kl", RLHF, ["stages.ppo.train.kl_coef=-0.1"], "kl_coef: -0.1"),
     ("ppo-response-length", RLHF, ["stages.ppo.train.response_length=0"], "response_length: 0"),
     ("ppo-episodes", RLHF, ["stages.ppo.train.total_episodes=0"], "total_episodes: 0"),
@@ -143,9 +149,9 @@ RECIPE_CASES = [  # (id, base recipe, overrides, fragment of the one line)
     ("ppo-epochs", RLHF, ["stages.ppo.train.num_ppo_epochs=0"], "num_ppo_epochs: 0"),
     ("ppo-temperature", RLHF, ["stages.ppo.train.temperature=0"], "stages[4].train.temperature: 0 is out of range"),
     ("ppo-mini-batches", RLHF, ["stages.ppo.train.num_mini_batches=0"], "num_mini_batches: 0"),
-    ("lora-r", RLHF, ["stages.sft.peft={r: 0}"], "peft.r: 0 is out of range"),
-    ("lora-dropout", RLHF, ["stages.sft.peft={r: 8, lora_dropout: 1.0}"], "lora_dropout: 1.0"),
-    ("lora-alpha", RLHF, ["stages.sft.peft={r: 8, lora_alpha: 0}"], "lora_alpha: 0"),
+    ("lora-r", BASE, ["stages.sft.peft={r: 0}"], "peft.r: 0 is out of range"),
+    ("lora-dropout", BASE, ["stages.sft.peft={r: 8, lora_dropout: 1.0}"], "lora_dropout: 1.0"),
+    ("lora-alpha", BASE, ["stages.sft.peft={r: 8, lora_alpha: 0}"], "lora_alpha: 0"),
     ("source-length", SUMMARIZE, ["stages.summarize.max_source_length=0"], "max_source_length: 0"),
     ("target-length", SUMMARIZE, ["stages.summarize.max_target_length=-1"], "max_target_length: -1"),
     ("beams", SUMMARIZE, ["stages.summarize.generation={num_beams: 0}"], "generation.num_beams: 0"),
@@ -162,16 +168,16 @@ RECIPE_CASES = [  # (id, base recipe, overrides, fragment of the one line)
     ("sample-top-p", FEEDBACK, ["stages.sample.top_p=0"], "stages[3].top_p: 0 is out of range"),
     ("sample-top-k", FEEDBACK, ["stages.sample.top_k=-1"], "stages[3].top_k: -1"),
     ("classify-max-length", CLASSIFY, ["stages.classify.max_length=0"], "stages[2].max_length: 0"),
-    ("override-bad-yaml", RLHF, ["stages.sft.train.learning_rate=[1,"], "'[1,' is not a valid YAML value"),
-    ("override-empty", RLHF, ["stages.sft.data="], "override 'stages.sft.data=': empty value"),
-    ("override-no-key", RLHF, ["=5"], "override '=5': expected key.path=value"),
-    ("override-empty-part", RLHF, ["stages..train.x=1"], "expected key.path=value"),
-    ("override-unknown-stage", RLHF, ["stages.nope.train.learning_rate=1"], "no stage named 'nope'"),
-    ("output-dir-empty", RLHF, ["output_dir=''"], "output_dir: empty"),
+    ("override-bad-yaml", BASE, ["stages.sft.train.learning_rate=[1,"], "'[1,' is not a valid YAML value"),
+    ("override-empty", BASE, ["stages.sft.data="], "override 'stages.sft.data=': empty value"),
+    ("override-no-key", BASE, ["=5"], "override '=5': expected key.path=value"),
+    ("override-empty-part", BASE, ["stages..train.x=1"], "expected key.path=value"),
+    ("override-unknown-stage", BASE, ["stages.nope.train.learning_rate=1"], "no stage named 'nope'"),
+    ("output-dir-empty", BASE, ["output_dir=''"], "output_dir: empty"),
 ]
 
 
-@pytest.mark.parametrize("base,overrides,fragment", [c[1:] for c in RECIPE_CASES], ids=[c[0] for c in RECIPE_CASES])
+@pytest.mark.parametrize("base,overrides,fragment", params(RECIPE_CASES))
 def test_bad_recipe_value(base, overrides, fragment, tmp_path, capsys):
     line = one_line_failure(["validate", base, f"output_dir={tmp_path / 'run'}", *overrides], capsys, tmp_path)
     assert fragment in line and line.startswith((base, "override ")), line
@@ -180,9 +186,9 @@ def test_bad_recipe_value(base, overrides, fragment, tmp_path, capsys):
 
 def test_output_dir_that_is_a_file(tmp_path, capsys):
     (tmp_path / "taken").write_text("not a folder")
-    line = one_line_failure(["validate", RLHF, f"output_dir={tmp_path / 'taken'}"], capsys, tmp_path)
+    line = one_line_failure(["validate", BASE, f"output_dir={tmp_path / 'taken'}"], capsys, tmp_path)
     assert "taken: is a file, not a folder" in line
-    line = one_line_failure(["validate", RLHF, f"output_dir={tmp_path / 'taken' / 'run'}"], capsys, tmp_path)
+    line = one_line_failure(["validate", BASE, f"output_dir={tmp_path / 'taken' / 'run'}"], capsys, tmp_path)
     assert "which is a file" in line
 
 
@@ -226,18 +232,18 @@ def test_recipe_path_is_a_folder_or_missing(command, tmp_path, capsys):
 
 
 def test_absurd_values_warn_but_pass(tmp_path, capsys):
-    assert main(["validate", RLHF, f"output_dir={tmp_path}/run", "stages.sft.train.num_train_epochs=1e9"]) == 0
+    assert main(["validate", BASE, f"output_dir={tmp_path}/run", "stages.sft.train.num_train_epochs=1e9"]) == 0
     err = capsys.readouterr().err
     assert "stages[2].train.num_train_epochs: warning: '1e9' is legal but absurd" in err
-    assert main(["validate", RLHF, f"output_dir={tmp_path}/run", "stages.tok.vocab_size=100"]) == 0
+    assert main(["validate", BASE, f"output_dir={tmp_path}/run", "stages.tok.vocab_size=100"]) == 0
     assert "stages[0].vocab_size: warning: 100 is below byte-level BPE's 256 byte tokens" in capsys.readouterr().err
     steps = ["stages.sft.train.num_train_epochs=100000", "stages.sft.train.per_device_train_batch_size=1"]
-    assert main(["validate", RLHF, f"output_dir={tmp_path}/run", *steps]) == 0
+    assert main(["validate", BASE, f"output_dir={tmp_path}/run", *steps]) == 0
     assert (
         "num_train_epochs: warning: 100000 epochs of 1,200 rows at batch 1 is about 120,000,000 steps"
         in capsys.readouterr().err
     )
-    assert main(["validate", RLHF, f"output_dir={tmp_path}/run", *steps, "stages.sft.train.max_steps=10"]) == 0
+    assert main(["validate", BASE, f"output_dir={tmp_path}/run", *steps, "stages.sft.train.max_steps=10"]) == 0
     assert "warning" not in capsys.readouterr().err
 
 
@@ -271,7 +277,7 @@ def test_secrets_redacted_in_resolved_recipe():
 
 
 def test_validate_takes_overrides(tmp_path, capsys):
-    assert main(["validate", RLHF, f"output_dir={tmp_path}/run", "stages.tok.vocab_size=500"]) == 0
+    assert main(["validate", BASE, f"output_dir={tmp_path}/run", "stages.tok.vocab_size=500"]) == 0
     assert "OK" in capsys.readouterr().out
 
 
@@ -295,25 +301,25 @@ def parquet(table: dict) -> bytes:
 
 CHAT = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
 DATA_CASES = [  # (id, recipe, stage, file name, content, extra block keys, fragment)
-    ("zero-bytes", RLHF, "tok", "d.jsonl", b"", "", "d.jsonl: no rows. The file is empty (0 bytes)"),
-    ("blank-lines", RLHF, "tok", "d.jsonl", b"\n\n  \n", "", "d.jsonl: no rows"),
-    ("text-int", RLHF, "tok", "d.jsonl", rows({"text": "a"}, {"text": 5}), "", "d.jsonl:2: column 'text' holds int 5"),
-    ("text-null", RLHF, "pretrain", "d.jsonl", rows({"text": None}), "", "column 'text' holds NoneType"),
+    ("zero-bytes", BASE, "tok", "d.jsonl", b"", "", "d.jsonl: no rows. The file is empty (0 bytes)"),
+    ("blank-lines", BASE, "tok", "d.jsonl", b"\n\n  \n", "", "d.jsonl: no rows"),
+    ("text-int", BASE, "tok", "d.jsonl", rows({"text": "a"}, {"text": 5}), "", "d.jsonl:2: column 'text' holds int 5"),
+    ("text-null", BASE, "pretrain", "d.jsonl", rows({"text": None}), "", "column 'text' holds NoneType"),
     (
         "column-missing-later",
-        RLHF,
+        BASE,
         "tok",
         "d.jsonl",
         rows({"text": "a"}, {"txt": "b"}),
         "",
         "d.jsonl:2: no 'text' column",
     ),
-    ("bad-json", RLHF, "tok", "d.jsonl", b'{"text": "a"}\n{"text": "b"}\n{"text": \n', "", "d.jsonl:3: not valid JSON"),
-    ("bad-utf8", RLHF, "tok", "d.jsonl", b'{"text": "a"}\n{"text": "\xff"}\n', "", "d.jsonl:2: not valid UTF-8"),
-    ("row-not-object", RLHF, "tok", "d.jsonl", b'{"text": "a"}\n[1, 2]\n', "", "d.jsonl:2: expected a JSON object"),
+    ("bad-json", BASE, "tok", "d.jsonl", b'{"text": "a"}\n{"text": "b"}\n{"text": \n', "", "d.jsonl:3: not valid JSON"),
+    ("bad-utf8", BASE, "tok", "d.jsonl", b'{"text": "a"}\n{"text": "\xff"}\n', "", "d.jsonl:2: not valid UTF-8"),
+    ("row-not-object", BASE, "tok", "d.jsonl", b'{"text": "a"}\n[1, 2]\n', "", "d.jsonl:2: expected a JSON object"),
     (
         "no-assistant",
-        RLHF,
+        BASE,
         "sft",
         "d.jsonl",
         rows({"messages": CHAT}, {"messages": CHAT[:1]}),
@@ -322,28 +328,28 @@ DATA_CASES = [  # (id, recipe, stage, file name, content, extra block keys, frag
     ),
     (
         "unknown-role",
-        RLHF,
+        BASE,
         "sft",
         "d.jsonl",
         rows({"messages": [{"role": "bot", "content": "x"}, CHAT[1]]}),
         "",
         "unknown role 'bot'",
     ),
-    ("messages-string", RLHF, "sft", "d.jsonl", rows({"messages": "hi"}), "", "expected a list of messages"),
-    ("message-not-dict", RLHF, "sft", "d.jsonl", rows({"messages": ["hi", CHAT[1]]}), "", "message 0: expected"),
+    ("messages-string", BASE, "sft", "d.jsonl", rows({"messages": "hi"}), "", "expected a list of messages"),
+    ("message-not-dict", BASE, "sft", "d.jsonl", rows({"messages": ["hi", CHAT[1]]}), "", "message 0: expected"),
     (
         "content-int",
-        RLHF,
+        BASE,
         "sft",
         "d.jsonl",
         rows({"messages": [{"role": "user", "content": 3}, CHAT[1]]}),
         "",
         "message 0: content holds int",
     ),
-    ("messages-empty", RLHF, "sft", "d.jsonl", rows({"messages": []}), "", "holds an empty list of messages"),
+    ("messages-empty", BASE, "sft", "d.jsonl", rows({"messages": []}), "", "holds an empty list of messages"),
     (
         "completion-null",
-        RLHF,
+        BASE,
         "sft",
         "d.jsonl",
         rows({"prompt": "p", "completion": None}),
@@ -352,7 +358,7 @@ DATA_CASES = [  # (id, recipe, stage, file name, content, extra block keys, frag
     ),
     (
         "chosen-int",
-        RLHF,
+        BASE,
         "reward",
         "d.jsonl",
         rows({"prompt": "p", "chosen": 1, "rejected": "r"}),
@@ -361,7 +367,7 @@ DATA_CASES = [  # (id, recipe, stage, file name, content, extra block keys, frag
     ),
     (
         "rejected-chat-no-assistant",
-        RLHF,
+        BASE,
         "reward",
         "d.jsonl",
         rows({"prompt": "p", "chosen": CHAT, "rejected": CHAT[:1]}),
@@ -369,6 +375,7 @@ DATA_CASES = [  # (id, recipe, stage, file name, content, extra block keys, frag
         "'rejected' has no assistant message",
     ),
     ("ppo-prompt-dict", RLHF, "ppo", "d.jsonl", rows({"prompt": {"a": 1}}), "", "column 'prompt' holds dict"),
+    ("rl-prompt-dict", BASE, "rloo", "d.jsonl", rows({"prompt": {"a": 1}}), "", "column 'prompt' holds dict"),
     (
         "seq2seq-target-list",
         SUMMARIZE,
@@ -401,14 +408,14 @@ DATA_CASES = [  # (id, recipe, stage, file name, content, extra block keys, frag
     ("classify-one-row", CLASSIFY, "classify", "d.jsonl", rows({"text": "t", "label": 1}), "", "1 rows; a classify"),
     (
         "validation-count",
-        RLHF,
+        BASE,
         "sft",
         "d.jsonl",
         rows(*[{"prompt": "p", "completion": "c"}] * 5),
         ", validation_size: 5",
         "5 rows; a sft stage needs >= 6",
     ),
-    ("one-block", RLHF, "pretrain", "d.jsonl", rows(*[{"text": "tiny"}] * 3), "", "fewer than one block of 512 tokens"),
+    ("one-block", BASE, "pretrain", "d.jsonl", rows(*[{"text": "tiny"}] * 3), "", "fewer than one block of 512 tokens"),
     (
         "csv-ragged",
         CLASSIFY,
@@ -423,12 +430,12 @@ DATA_CASES = [  # (id, recipe, stage, file name, content, extra block keys, frag
     ("csv-header-only", CLASSIFY, "classify", "d.csv", b"text,label\n", "", "d.csv: no rows"),
     ("csv-missing-column", CLASSIFY, "classify", "d.csv", b"text,score\nok,1\n", "", "missing column 'label'"),
     ("csv-zero-bytes", CLASSIFY, "classify", "d.csv", b"", "", "d.csv: no rows. The file is empty (0 bytes)"),
-    ("json-array-item", RLHF, "tok", "d.json", b'[{"text": "a"}, 3]', "", "d.json: item 2 is a int"),
-    ("json-broken", RLHF, "tok", "d.json", b'[{"text": "a"},', "", "d.json: not valid JSON"),
-    ("jsonl-as-parquet", RLHF, "tok", "d.parquet", rows({"text": "a"}), "", "holds JSON, not parquet. Rename it"),
+    ("json-array-item", BASE, "tok", "d.json", b'[{"text": "a"}, 3]', "", "d.json: item 2 is a int"),
+    ("json-broken", BASE, "tok", "d.json", b'[{"text": "a"},', "", "d.json: not valid JSON"),
+    ("jsonl-as-parquet", BASE, "tok", "d.parquet", rows({"text": "a"}), "", "holds JSON, not parquet. Rename it"),
     (
         "parquet-truncated",
-        RLHF,
+        BASE,
         "tok",
         "d.parquet",
         lambda: parquet({"text": ["a"] * 50})[:-30],
@@ -437,16 +444,16 @@ DATA_CASES = [  # (id, recipe, stage, file name, content, extra block keys, frag
     ),
     (
         "parquet-int-text",
-        RLHF,
+        BASE,
         "tok",
         "d.parquet",
         lambda: parquet({"text": [1, 2]}),
         "",
         "column 'text' has type int64",
     ),
-    ("parquet-missing-column", RLHF, "tok", "d.parquet", lambda: parquet({"body": ["a"]}), "", "missing column 'text'"),
-    ("parquet-no-rows", RLHF, "tok", "d.parquet", lambda: parquet({"text": pa_strings()}), "", "d.parquet: no rows"),
-    ("unsupported-format", RLHF, "tok", "d.txt", b"text\n", "", "unsupported format '.txt'"),
+    ("parquet-missing-column", BASE, "tok", "d.parquet", lambda: parquet({"body": ["a"]}), "", "missing column 'text'"),
+    ("parquet-no-rows", BASE, "tok", "d.parquet", lambda: parquet({"text": pa_strings()}), "", "d.parquet: no rows"),
+    ("unsupported-format", BASE, "tok", "d.txt", b"text\n", "", "unsupported format '.txt'"),
 ]
 
 
@@ -456,9 +463,7 @@ def pa_strings():
     return pa.array([], pa.string())
 
 
-@pytest.mark.parametrize(
-    "recipe,stage,name,content,extra,fragment", [c[1:] for c in DATA_CASES], ids=[c[0] for c in DATA_CASES]
-)
+@pytest.mark.parametrize("recipe,stage,name,content,extra,fragment", params(DATA_CASES))
 def test_bad_data_file(recipe, stage, name, content, extra, fragment, tmp_path, capsys):
     data = tmp_path / "data"
     data.mkdir()
@@ -471,7 +476,7 @@ def test_bad_data_file(recipe, stage, name, content, extra, fragment, tmp_path, 
 
 def test_data_folders(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
-    argv = ["validate", RLHF, f"output_dir={tmp_path / 'run'}"]
+    argv = ["validate", BASE, f"output_dir={tmp_path / 'run'}"]
     line = one_line_failure(argv + [f"stages.tok.data={{path: {tmp_path / 'empty'}}}"], capsys, tmp_path)
     assert "empty: a folder with no data files" in line
     (tmp_path / "parts").mkdir()
@@ -492,7 +497,7 @@ def test_chosen_equal_rejected_is_a_warning(tmp_path, capsys):
         tmp_path / "prefs.jsonl",
         [{"prompt": "p", "chosen": "a", "rejected": "a"}] * 3 + [{"prompt": "p", "chosen": "a", "rejected": "b"}] * 17,
     )
-    assert main(["validate", RLHF, f"output_dir={tmp_path}/run", f"stages.reward.data={{path: {data}}}"]) == 0
+    assert main(["validate", BASE, f"output_dir={tmp_path}/run", f"stages.reward.data={{path: {data}}}"]) == 0
     err = capsys.readouterr().err
     assert "stages[3].data.path: warning: " in err and "3 of 20 rows have chosen == rejected" in err
 
@@ -598,7 +603,7 @@ def test_bad_command_line(argv, fragment, broken_models, monkeypatch, capsys):
 
 
 def test_run_with_damaged_run_json_changes_nothing(broken_models, capsys):
-    line = one_line_failure(["run", RLHF, f"output_dir={broken_models / 'run'}"], capsys, broken_models)
+    line = one_line_failure(["run", BASE, f"output_dir={broken_models / 'run'}"], capsys, broken_models)
     assert "run.json: damaged JSON" in line and "delete it and rerun with --overwrite" in line
 
 
@@ -609,7 +614,7 @@ def test_disk_refusing_writes_exit_3_leaving_nothing(code, tmp_path, monkeypatch
 
     monkeypatch.setattr(files.os, "fsync", refuse)
     run = tmp_path / "run"
-    line = one_line_failure(["run", RLHF, f"output_dir={run}"], capsys, REPO / "recipes", code=3)
+    line = one_line_failure(["run", BASE, f"output_dir={run}"], capsys, REPO / "recipes", code=3)
     assert f"{run / 'run.json'}: cannot write: " in line
     assert not [p for p in run.rglob("*") if p.is_file()]  # no half-written run.json, no temporary file
 

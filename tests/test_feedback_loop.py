@@ -266,6 +266,7 @@ def test_sample_stage_writes_a_labelling_batch_of_k_distinct_responses(sampled):
     assert batch_path.read_bytes() == before  # same seed, same batch
 
 
+@pytest.mark.ppo  # recipes/feedback.yaml ends in a ppo stage
 def test_labelled_sample_batch_becomes_reward_data(sampled, tmp_cwd):
     _, run_dir = sampled
     batch_path = Path("labels/round1.jsonl")

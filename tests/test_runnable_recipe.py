@@ -136,7 +136,7 @@ def test_torchrun_two_processes_hold_the_saved_weights(runs, tmp_path):
 
 @pytest.mark.parametrize("launcher", ["python", "accelerate"])
 def test_an_error_is_one_line_and_exit_2(launcher, tmp_path, capsys, monkeypatch):
-    args = ["recipes/rlhf.yaml", f"output_dir={tmp_path / 'run'}", "stages.sft.train.learnin_rate=1"]
+    args = ["recipes/rloo.yaml", f"output_dir={tmp_path / 'run'}", "stages.sft.train.learnin_rate=1"]
     monkeypatch.chdir(REPO)
     assert main(["run", *args]) == 2
     expected = capsys.readouterr().err.strip()
