@@ -98,7 +98,7 @@ def test_a_tokenizer_on_data_a_later_stage_holds_out_says_so():
     from hfpipeline.recipe import load_recipe
     from hfpipeline.stages.tokenizer import held_out_note
 
-    shared_data = load_recipe(REPO / "recipes/rlhf.yaml")  # tok and pretrain both read demo:corpus
+    shared_data = load_recipe(REPO / "recipes/rloo.yaml")  # tok and pretrain both read demo:corpus
     note = held_out_note(shared_data.stage("tok"), shared_data)
     assert "learns from every row of demo:corpus" in note and "stage 'pretrain' holds out" in note
     separate = load_recipe(

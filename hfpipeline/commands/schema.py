@@ -185,9 +185,13 @@ def _model_ref() -> dict:
 
 
 def _config(name: str) -> dict:
-    """A config class's fields: types, choices, help text."""
+    """A config class's fields: types, choices, help text (any mapping when the installed libraries lack the class,
+    e.g. PPOConfig on TRL >= 1.13: validate says so in one line)."""
+    fields = config_fields(name)
+    if fields is None:
+        return {"type": "object", "description": f"{name}: not in the installed libraries"}
     props = {}
-    for field, spec in config_fields(name).items():
+    for field, spec in fields.items():
         entry = _type(spec["type"], spec.get("choices"), spec.get("optional"))
         text = _help(name, field)
         props[field] = {**entry, "description": text} if text else entry
