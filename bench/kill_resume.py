@@ -1,5 +1,6 @@
-"""Kill and resume, for every trainable kind (pretrain clm and mlm, classify, sft, reward, dpo, ppo, seq2seq): an
-uninterrupted run, a run SIGKILLed two steps after its first checkpoint then rerun, and the same with SIGTERM.
+"""Kill and resume, for every trainable kind (pretrain clm and mlm, classify, sft, reward, dpo, ppo, rloo, grpo,
+seq2seq): an uninterrupted run, a run SIGKILLed two steps after its first checkpoint then rerun, and the same with
+SIGTERM.
 Prints the steps the rerun redid (at most save_steps) and the final headline metric of each run. Tiny models, few
 steps.
 
@@ -165,6 +166,25 @@ def stages(pre: Path) -> dict:
                 "logging_steps": 1,
                 "learning_rate": 1e-4,
             },
+        },
+        **{
+            kind: {  # TRL's maintained RL trainers; rl_shared rounds save_steps to generation boundaries
+                "kind": kind,
+                "policy": str(pre / "sft"),
+                "reward_model": str(pre / "rm"),
+                "data": {"path": "demo:prompts", "max_rows": 120},
+                "train": {
+                    "max_steps": 20,
+                    "per_device_train_batch_size": 8,
+                    "num_generations": 4,
+                    "max_completion_length": 12,
+                    "save_strategy": "steps",
+                    "save_steps": SAVE,
+                    "logging_steps": 1,
+                    "learning_rate": 1e-4,
+                },
+            }
+            for kind in ("rloo", "grpo")
         },
         "seq2seq": {
             "kind": "seq2seq",
