@@ -2,7 +2,7 @@
 start, matplotlib import, 4 figures, report.md), median of --repeat runs, plus the in-process write after warm-up.
 
 Run: python bench/report_time.py [RUN_DIR] [--repeat 5]. Without RUN_DIR it first runs recipes/rlhf.yaml cut down
-as tests/test_rlhf_recipe.py's CUT (logging every step, so the curves have points) into a temporary folder.
+as tests/builders.py's RLHF_CUT (logging every step, so the curves have points) into a temporary folder.
 """
 
 import argparse
@@ -19,12 +19,12 @@ REPO = Path(__file__).resolve().parent.parent
 
 def make_run(out: Path) -> Path:
     sys.path.insert(0, str(REPO / "tests"))
-    from test_rlhf_recipe import CUT
+    from builders import RLHF_CUT
 
     import hfpipeline
 
     steps = {f"stages.{s}.train.logging_steps": 1 for s in ("pretrain", "sft", "reward")}
-    hfpipeline.run(str(REPO / "recipes/rlhf.yaml"), {**CUT, **steps, "output_dir": str(out)})
+    hfpipeline.run(str(REPO / "recipes/rlhf.yaml"), {**RLHF_CUT, **steps, "output_dir": str(out)})
     return out
 
 

@@ -122,3 +122,29 @@ def reward_run(tmp_path_factory) -> Path:
         overwrite=True,
     )
     return run_dir
+
+
+# recipes/rlhf.yaml and rloo.yaml cut down: a few steps of every stage on a slice of each demo dataset
+CHAIN_CUT = {
+    "stages.tok.vocab_size": 600,
+    "stages.pretrain.model.n_embd": 32,
+    "stages.pretrain.data": {"path": "demo:corpus", "max_rows": 200},
+    "stages.pretrain.train.max_steps": 4,
+    "stages.sft.data": {"path": "demo:instructions", "max_rows": 100},
+    "stages.sft.train.max_steps": 6,
+    "stages.reward.data": {"path": "demo:preferences", "max_rows": 60},
+    "stages.reward.train.max_steps": 4,
+}
+
+
+def rl_cut(stage: str, **train) -> dict:
+    """CHAIN_CUT plus the RL stage `stage` on 40 prompts (8 held out) with these train: values."""
+    return {
+        **CHAIN_CUT,
+        f"stages.{stage}.data": {"path": "demo:preferences", "max_rows": 40},
+        f"stages.{stage}.eval_prompts": {"path": "demo:prompts", "max_rows": 8},
+        **{f"stages.{stage}.train.{key}": value for key, value in train.items()},
+    }
+
+
+RLHF_CUT = rl_cut("ppo", total_episodes=32, response_length=8)

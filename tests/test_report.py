@@ -10,8 +10,8 @@ import re
 from pathlib import Path
 
 import pytest
+from builders import RLHF_CUT
 from conftest import REPO, write_jsonl
-from test_rlhf_recipe import CUT
 
 import hfpipeline
 from hfpipeline import report
@@ -24,7 +24,7 @@ TRAINED = ("pretrain", "sft", "reward", "ppo")
 def run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("seen") / "run"
     overrides = {
-        **CUT,
+        **RLHF_CUT,
         "output_dir": str(out),
         "defaults": {"train": {"report_to": "tensorboard"}},
         **{f"stages.{s}.train.logging_steps": 1 for s in ("pretrain", "sft", "reward")},

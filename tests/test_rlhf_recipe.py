@@ -8,30 +8,17 @@ import sys
 from pathlib import Path
 
 import pytest
+from builders import RLHF_CUT
 
 import hfpipeline
 
 pytestmark = pytest.mark.ppo
 REPO = Path(__file__).resolve().parent.parent
 RECIPE = REPO / "recipes/rlhf.yaml"
-CUT = {  # a few steps of every stage on a slice of each demo dataset
-    "stages.tok.vocab_size": 600,
-    "stages.pretrain.model.n_embd": 32,
-    "stages.pretrain.data": {"path": "demo:corpus", "max_rows": 200},
-    "stages.pretrain.train.max_steps": 4,
-    "stages.sft.data": {"path": "demo:instructions", "max_rows": 100},
-    "stages.sft.train.max_steps": 6,
-    "stages.reward.data": {"path": "demo:preferences", "max_rows": 60},
-    "stages.reward.train.max_steps": 4,
-    "stages.ppo.data": {"path": "demo:preferences", "max_rows": 40},
-    "stages.ppo.eval_prompts": {"path": "demo:prompts", "max_rows": 8},
-    "stages.ppo.train.total_episodes": 32,
-    "stages.ppo.train.response_length": 8,
-}
 
 
 def cli_overrides(out: Path) -> list[str]:
-    return [f"output_dir={out}", "seed=7"] + [f"{k}={json.dumps(v)}" for k, v in CUT.items()]
+    return [f"output_dir={out}", "seed=7"] + [f"{k}={json.dumps(v)}" for k, v in RLHF_CUT.items()]
 
 
 # What the shipped demo reliably shows (bench/rlhf_demo.py, seeds 42/1/2/3): held-out mean reward SFT -> PPO rose by

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from builders import TINY_GPT, preferences, prompt, stage_and_ctx
+from builders import TINY_GPT, preferences, prompt, rl_cut, stage_and_ctx
 from conftest import write_jsonl
 
 import hfpipeline
@@ -299,18 +299,7 @@ def test_ppo_stage_on_a_trl_without_ppo_fails_validation_in_one_line(tmp_path, c
 @pytest.mark.slow
 def test_shipped_rloo_recipe_runs_cut_down(tmp_path):
     cut = {
-        "stages.tok.vocab_size": 600,
-        "stages.pretrain.model.n_embd": 32,
-        "stages.pretrain.data": {"path": "demo:corpus", "max_rows": 200},
-        "stages.pretrain.train.max_steps": 4,
-        "stages.sft.data": {"path": "demo:instructions", "max_rows": 100},
-        "stages.sft.train.max_steps": 6,
-        "stages.reward.data": {"path": "demo:preferences", "max_rows": 60},
-        "stages.reward.train.max_steps": 4,
-        "stages.rloo.data": {"path": "demo:preferences", "max_rows": 40},
-        "stages.rloo.eval_prompts": {"path": "demo:prompts", "max_rows": 8},
-        "stages.rloo.train.max_steps": 4,
-        "stages.rloo.train.max_completion_length": 8,
+        **rl_cut("rloo", max_steps=4, max_completion_length=8),
         "output_dir": str(tmp_path / "run"),
     }
     manifest = hfpipeline.run(str(Path(__file__).resolve().parent.parent / "recipes/rloo.yaml"), cut)
