@@ -37,9 +37,15 @@ def stage_log(stage_dir: Path):
     warnings.showwarning = lambda message, category, filename, lineno, file=None, line=None: handler.stream.write(
         f"{category.__name__}: {message} ({filename}:{lineno})\n"
     )
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # "Writing model shards" at every checkpoint, "Loading weights"
     try:
         yield
     finally:
+        if bars:
+            hf_logging.enable_progress_bar()
         warnings.showwarning = show
         for lg, handlers, propagate in saved:
             lg.handlers, lg.propagate = handlers, propagate
@@ -69,3 +75,15 @@ def quiet_progress(trainer, stage_dir: Path, name: str) -> None:
 
     if trainer.pop_callback(ProgressCallback) is not None:
         trainer.add_callback(QuietProgress)
+
+
+def close_bars(trainer) -> None:
+    """Close the Trainer's progress bars (an interrupted train() leaves them open, to be redrawn under our last
+    message when they are garbage-collected)."""
+    from transformers.trainer_callback import ProgressCallback
+
+    for callback in trainer.callback_handler.callbacks:
+        if isinstance(callback, ProgressCallback):
+            for bar in (callback.training_bar, callback.prediction_bar):
+                if bar is not None:
+                    bar.close()

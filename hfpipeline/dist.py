@@ -20,6 +20,16 @@ def wait() -> None:
         state().wait_for_everyone()
 
 
+def main_says(value):
+    """The main process's `value` on every process (one broadcast when there are several)."""
+    if world_size() == 1:
+        return value
+    from accelerate.utils import broadcast_object_list
+
+    state()
+    return broadcast_object_list([value], from_process=0)[0]
+
+
 def describe() -> dict:
     """How a stage ran, for run.json: number of processes, accelerate's distributed type and backend."""
     if world_size() == 1:

@@ -2,6 +2,7 @@
 fingerprints, done stages verified on disk), run.json bookkeeping, SIGTERM like Ctrl-C, and the summary table."""
 
 import importlib
+import shlex
 import signal
 import sys
 import time
@@ -60,10 +61,29 @@ def run_command(args) -> int:
         return 0
     try:
         run_recipe(recipe, only=args.only, overwrite=args.overwrite)
-    except Terminated:
-        print("terminated", file=sys.stderr)
-        return 143
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (Terminated)
+        if dist.is_main():  # on its own line, under any progress bar
+            how = "stopped by SIGTERM" if isinstance(e, Terminated) else "interrupted"
+            print(f"\n{how}: {what_was_kept(recipe, args)}", file=sys.stderr, flush=True)
+        return 143 if isinstance(e, Terminated) else 130
     return 0
+
+
+def what_was_kept(recipe: Recipe, args) -> str:
+    """After Ctrl-C or SIGTERM: the stages kept, the checkpoint the stopped stage goes on from, the command."""
+    run_dir = Path(recipe.output_dir)
+    stages = rundir.read_manifest(run_dir)["stages"] if (run_dir / rundir.MANIFEST).is_file() else []
+    done = [s["name"] for s in stages if s.get("status") == "done"]
+    said = [f"done and kept: {', '.join(done)}" if done else "no stage was done"]
+    for s in (s for s in stages if s.get("status") == "interrupted"):
+        checkpoint = training.last_complete_checkpoint(run_dir / s["name"] / "checkpoints")
+        said.append(
+            f"{s['name']} goes on from its {checkpoint.name}"
+            if checkpoint
+            else f"{s['name']} had no checkpoint yet (one every {training.SAVE_EVERY_SECONDS // 60} min) and restarts"
+        )
+    command = ["hfpipeline", "run", args.recipe, *args.overrides, *(["--only", args.only] if args.only else [])]
+    return f"{'; '.join(said)}. Resume with: {shlex.join(command)}"
 
 
 def run_recipe(recipe: Recipe, only: str | None = None, overwrite: bool = False) -> dict:

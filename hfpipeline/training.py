@@ -5,6 +5,7 @@ import json
 import math
 import shutil
 import sys
+import time
 from pathlib import Path
 
 from hfpipeline import card, console, dist, tracking
@@ -18,6 +19,7 @@ OUR_DEFAULTS = {
     "log_level_replica": "error",  # processes other than the main one stay quiet
 }
 FACTS = ("global_batch", "precision")  # what train() adds to the metrics that run.json also records
+SAVE_EVERY_SECONDS = 300  # a checkpoint every 5 minutes of training unless the recipe sets save_strategy
 
 
 def hardware_defaults(config_cls) -> dict:
@@ -71,7 +73,13 @@ def train(trainer, ctx) -> dict:
             f"[{ctx.stage_dir.name}] resuming from {checkpoint.name} (step {start_step})", file=sys.stderr, flush=True
         )
     console.quiet_progress(trainer, ctx.stage_dir, ctx.stage_dir.name)
-    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    if ctx.resumable and "save_strategy" not in _given(ctx):
+        trainer.add_callback(timed_saves(SAVE_EVERY_SECONDS, _save_block(trainer.args)))
+    try:
+        result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    except KeyboardInterrupt:
+        console.close_bars(trainer)
+        raise
     metrics = dict(getattr(result, "metrics", None) or {})
     steps = trainer.state.global_step
     if start_step:  # the Trainer's own figures cover this attempt only: whole-stage loss; timings apart, labelled
@@ -91,6 +99,36 @@ def train(trainer, ctx) -> dict:
         **loss_ends(trainer),
         **facts(trainer.args),
     }
+
+
+def timed_saves(seconds: float, block: int = 1):
+    """A callback that asks for a checkpoint once `seconds` of training passed since the last one, on steps that are
+    multiples of `block`; every process follows the main one's clock, so all save together."""
+    from transformers import TrainerCallback
+
+    class TimedSaves(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.last = time.monotonic()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step % block == 0 and dist.main_says(time.monotonic() - self.last >= seconds):
+                control.should_save = True
+
+        def on_save(self, args, state, control, **kwargs):
+            self.last = time.monotonic()
+
+    return TimedSaves()
+
+
+def _given(ctx) -> dict:
+    """The train: settings the recipe gives the stage (its defaults.train under the stage's own)."""
+    stage = next((s for s in ctx.recipe.stages if s.name == ctx.stage_dir.name), None)
+    return {**ctx.recipe.defaults, **(stage.train if stage else {})}
+
+
+def _save_block(args) -> int:
+    """RLOO/GRPO resume only where a batch of generations is used up: every steps_per_generation x num_iterations."""
+    return (getattr(args, "steps_per_generation", None) or 1) * (getattr(args, "num_iterations", None) or 1)
 
 
 COMPLETE = (

@@ -226,6 +226,43 @@ def test_a_killed_stage_resumes_from_its_newest_complete_checkpoint(tmp_cwd, cap
     assert entry["seconds"] == pytest.approx(sum(a["seconds"] for a in entry["attempts"]), abs=0.2)
 
 
+def test_ctrl_c_keeps_the_timed_checkpoint_says_so_on_its_own_line_and_the_rerun_goes_on(tmp_cwd, capsys, monkeypatch):
+    recipe, run_dir = chain(tmp_cwd, max_steps=12)  # no save_strategy in the recipe: timed checkpoints
+    timed = training.timed_saves
+
+    def ctrl_c_at_step_6(seconds, block=1):
+        callback = timed(0, block)  # due at every step
+        on_step_end = callback.on_step_end
+
+        def stop(args, state, control, **kwargs):
+            on_step_end(args, state, control, **kwargs)
+            if state.global_step == 6:  # before step 6's save: checkpoint-5 is the newest
+                raise KeyboardInterrupt
+
+        callback.on_step_end = stop
+        return callback
+
+    monkeypatch.setattr(training, "timed_saves", ctrl_c_at_step_6)
+    assert main(["run", str(recipe)]) == 130
+    last = capsys.readouterr().err.splitlines()[-2:]
+    assert last[0] == ""  # a line of its own, under the progress bar
+    kept = "done and kept: tok; lm goes on from its checkpoint-5"
+    assert last[1] == f"interrupted: {kept}. Resume with: hfpipeline run {recipe}"
+    monkeypatch.setattr(training, "timed_saves", timed)
+    assert main(["run", str(recipe)]) == 0
+    assert "[lm] resume: interrupted; from checkpoint-5" in capsys.readouterr().err
+    metrics = json.loads((run_dir / "lm/metrics.json").read_text())
+    assert metrics["resumed_from_step"] == 5 and metrics["train_steps"] == 12
+
+
+def test_a_recipe_save_strategy_replaces_timed_checkpoints(tmp_cwd, monkeypatch):
+    recipe, run_dir = chain(tmp_cwd, max_steps=6, save_steps=100)
+    added = []
+    monkeypatch.setattr(training, "timed_saves", lambda *a: added.append(a))
+    assert main(["run", str(recipe)]) == 0
+    assert added == []
+
+
 def test_only_complete_checkpoints_count(tmp_path, capsys):
     folder = tmp_path / "stage/checkpoints"
     for step, files in ((50, ("model.safetensors", "optimizer.pt", "scheduler.pt")), (96, ("model.safetensors",))):

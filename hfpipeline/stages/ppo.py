@@ -1,7 +1,7 @@
 """`ppo` stage: RLHF with TRL's PPOTrainer (trl.experimental.ppo). The policy (an sft stage) answers prompts, the
 reward model scores the answers, PPO updates policy and value model with a per-token KL penalty to the frozen policy.
-The value model is saved in value_model/. With save_strategy: steps, a rerun resumes from the newest complete
-checkpoint (ResumablePPOTrainer: TRL's train() takes none)."""
+The value model is saved in value_model/. A rerun resumes from the newest complete checkpoint (ResumablePPOTrainer:
+TRL's train() takes none)."""
 
 import functools
 from pathlib import Path
@@ -21,7 +21,6 @@ DEFAULTS = {  # sized for tiny models on CPU; raise for real runs
     "stop_token": "eos",
     "kl_coef": 0.05,
     "num_sample_generations": 0,
-    "save_strategy": "no",
     "logging_steps": 1,
     "num_train_epochs": 1,
 }
