@@ -12,18 +12,16 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 # One line, run by `site` in every interpreter of the environment; it imports nothing (codecs and sys are loaded at
-# start anyway): hfpipeline.runnable loads only when a file names the codec, or when `accelerate launch` fails.
+# start anyway): hfpipeline.runnable loads only when a file names the codec, or in `accelerate launch`.
 RUNNABLE = '__import__("hfpipeline.runnable").runnable'
 PTH = (
     "; ".join(
         [
             "import codecs, sys",
             f'codecs.register(lambda name: {RUNNABLE}.codec_info() if name == "hfpipeline" else None)',
-            # accelerate launch RECIPE: a failed recipe exits with its own status, without accelerate's traceback
-            (
-                'sys.argv[1:2] == ["launch"] and sys.argv[0].endswith("accelerate") and setattr(sys, "excepthook", '
-                f"lambda *exc, hook=sys.excepthook: {RUNNABLE}.launch_failed(hook, *exc))"
-            ),
+            # accelerate launch RECIPE: a failed recipe exits with its own status, without accelerate's traceback;
+            # accelerate's block of defaults it used is not shown (-v shows it)
+            f'sys.argv[1:2] == ["launch"] and sys.argv[0].endswith("accelerate") and {RUNNABLE}.accelerate_launch()',
         ]
     )
     + "\n"

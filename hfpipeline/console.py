@@ -22,7 +22,8 @@ def set_verbose(on: bool) -> None:
 
 @contextlib.contextmanager
 def stage_log(stage_dir: Path):
-    """While a stage runs: transformers/TRL/datasets log records and Python warnings go to STAGE_DIR/stage.log."""
+    """While a stage runs: transformers/TRL/datasets log records, Python warnings and anything printed to stdout go
+    to STAGE_DIR/stage.log (our own lines are on stderr)."""
     if _verbose:
         yield
         return
@@ -42,7 +43,8 @@ def stage_log(stage_dir: Path):
     bars = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()  # "Writing model shards" at every checkpoint, "Loading weights"
     try:
-        yield
+        with contextlib.redirect_stdout(handler.stream):  # libraries' prints (TRL's "===training policy===")
+            yield
     finally:
         if bars:
             hf_logging.enable_progress_bar()

@@ -241,7 +241,6 @@ def _run_stage(step: Step, recipe: Recipe, run_dir: Path, manifest: dict) -> Non
     dist.wait()
     attempts = _attempts_so_far(old, stage_dir) if resume else []
     ctx = Context(recipe=recipe, run_dir=run_dir, stage_dir=stage_dir, resumable=kind.resumable)
-    _say(f"[{stage.name}] {stage.kind} ...")
     rundir.mark(
         run_dir,
         manifest,

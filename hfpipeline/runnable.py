@@ -101,6 +101,19 @@ def coding_line_warning(path: str | Path) -> str | None:
     )
 
 
+def accelerate_launch() -> None:
+    """Called by hfpipeline.pth in `accelerate launch`: a failed recipe exits with its own status (launch_failed);
+    for a recipe, accelerate's warning listing the defaults it used is not shown unless the recipe gets -v."""
+    hook = sys.excepthook
+    sys.excepthook = lambda *exc: launch_failed(hook, *exc)
+    args = sys.argv[2:]
+    at = next((i for i, arg in enumerate(args) if _is_recipe(arg)), None)
+    if at is not None and not {"-v", "--verbose"} & set(args[at + 1 :]):
+        import logging
+
+        logging.getLogger("accelerate.commands.launch").setLevel(logging.ERROR)
+
+
 def launch_failed(hook, kind, error, traceback) -> None:
     """sys.excepthook of `accelerate launch` (set by hfpipeline.pth). When the recipe it launched failed, the recipe's
     process has said why (a UserError in one line, status 2): exit with its status, without accelerate's traceback."""

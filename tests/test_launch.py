@@ -233,7 +233,7 @@ def test_launch_runs_two_processes_on_cpu(recipe, tmp_cwd):
     assert out.stdout.splitlines()[0].startswith("accelerate launch --config_file ")
     tables = [line for line in out.stdout.splitlines() if line.split()[:3] == ["stage", "kind", "status"]]
     assert len(tables) == 1  # the summary, from the main process only
-    assert out.stderr.count("[cls] classify ...") == 1
+    assert out.stderr.count("[cls] run: ") == 1
     stages = {s["name"]: s for s in json.loads((tmp_cwd / "runs/launch/run.json").read_text())["stages"]}
     assert stages["cls"]["status"] == "done"
     assert stages["cls"]["distributed"] == {"processes": 2, "type": "MULTI_CPU", "backend": "gloo"}

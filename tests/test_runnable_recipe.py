@@ -122,7 +122,7 @@ def test_torchrun_two_processes_hold_the_saved_weights(runs, tmp_path):
         timeout=600,
     )
     assert out.returncode == 0, out.stderr[-3000:]
-    assert out.stderr.count("[sft] sft ...") == 1  # the main process speaks for both
+    assert out.stderr.count("[sft] run: ") == 1  # the main process speaks for both
     stages = {s["name"]: s for s in manifest(tmp_path / "run")["stages"]}
     assert stages["sft"]["status"] == "done"
     assert stages["sft"]["distributed"] == {"processes": 2, "type": "MULTI_CPU", "backend": "gloo"}
