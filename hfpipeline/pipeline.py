@@ -289,6 +289,9 @@ def _run_stage(step: Step, recipe: Recipe, run_dir: Path, manifest: dict) -> Non
         **({"distributed": dist.describe()} if kind.config else {}),
         **{k: metrics[k] for k in (*FACTS, "train_steps") if k in metrics},
     )
+    entry = rundir.entry(manifest, stage.name)
+    shown = rundir.headline(entry)
+    _say(f"[{stage.name}] done in {entry['seconds']:.1f}s" + (f": {shown}" if shown else ""))
 
 
 def _attempts_so_far(old: dict, stage_dir: Path) -> list[dict]:

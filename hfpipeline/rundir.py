@@ -229,15 +229,20 @@ def summary_table(manifest: dict, names: list[str]) -> str:
     for s in manifest["stages"]:
         if s["name"] not in names:
             continue
-        head = s.get("headline") or {}
-        value = head.get("value")
-        shown = (
-            f"{head['metric']}={value:.4g}"
-            if isinstance(value, (int, float))
-            else (f"{head['metric']}={value}" if head else "")
-        )
-        if isinstance(head.get("baseline_value"), (int, float)):  # e.g. accuracy beside the majority baseline
-            shown += f" (vs {head['baseline']} {head['baseline_value']:.4g})"
-        rows.append((s["name"], s["kind"], s["status"], f"{s.get('seconds', 0) or 0:.1f}s", shown))
+        rows.append((s["name"], s["kind"], s["status"], f"{s.get('seconds', 0) or 0:.1f}s", headline(s)))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+
+
+def headline(entry: dict) -> str:
+    """A stage's headline metric beside its baseline, e.g. `accuracy=0.975 (vs majority_baseline 0.4813)`."""
+    head = entry.get("headline") or {}
+    value = head.get("value")
+    shown = (
+        f"{head['metric']}={value:.4g}"
+        if isinstance(value, (int, float))
+        else (f"{head['metric']}={value}" if head else "")
+    )
+    if isinstance(head.get("baseline_value"), (int, float)):
+        shown += f" (vs {head['baseline']} {head['baseline_value']:.4g})"
+    return shown

@@ -250,7 +250,8 @@ def test_ctrl_c_keeps_the_timed_checkpoint_says_so_on_its_own_line_and_the_rerun
     assert last[1] == f"interrupted: {kept}. Resume with: hfpipeline run {recipe}"
     monkeypatch.setattr(training, "timed_saves", timed)
     assert main(["run", str(recipe)]) == 0
-    assert "[lm] resume: interrupted; from checkpoint-5" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "[lm] resume: interrupted; from checkpoint-5" in err and "[lm] done in " in err  # one line each
     metrics = json.loads((run_dir / "lm/metrics.json").read_text())
     assert metrics["resumed_from_step"] == 5 and metrics["train_steps"] == 12
 
