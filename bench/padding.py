@@ -55,6 +55,8 @@ def run(variant: str, out: Path, recipe: Path, threads: int) -> dict:
     """One sft run of a variant (the tok stage is kept between runs); its runtime, tokens and losses."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": str(threads)}
     cmd = [sys.executable, "-m", "hfpipeline", "run", str(recipe), f"output_dir={out}", *VARIANTS[variant][0]]
+    if (out / "tok").is_dir():  # later rounds: sft again from scratch, the tokenizer kept
+        cmd += ["--only", "sft", "--overwrite"]
     start = time.perf_counter()
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if done.returncode:
