@@ -26,7 +26,7 @@ if [[ $SMOKE == 1 ]]; then
     DEC="hidden_size: 64, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 4, intermediate_size: 128"
     ENC="hidden_size: 64, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 128"
     SFT_LEN=128 SFT_BATCH=4 CLS_BATCH=8
-    LAUNCH=(--cpu --num_processes 1)
+    LAUNCH=(--cpu --num_processes 1 --num_machines 1 --mixed_precision no --dynamo_backend no)
 else
     VENV=${VENV:-$OUT/venv}
     [[ -x $VENV/bin/python ]] || python3 -m venv "$VENV"
