@@ -11,8 +11,9 @@ POLICIES = ("truncate", "drop", "error")
 
 def apply_policy(stage, split_name: str, split, lengths: list[int], limit: int, policy: str, limit_text=None):
     """`split` for the trainer: rows longer than `limit` tokens are left to truncate, dropped, or refused in one
-    line (policy `error`); returns the split and how many rows were over."""
-    over = [i for i, n in enumerate(lengths) if n > limit]
+    line (policy `error`); returns the split and how many rows were over. No limit (None, e.g. sft's
+    `max_length: null`, which TRL's padding_free needs): none are over."""
+    over = [] if limit is None else [i for i, n in enumerate(lengths) if n > limit]
     if over and policy == "error":
         raise UserError(
             f"stage {stage.name}: {len(over)} of {len(lengths)} {split_name} rows are longer than "

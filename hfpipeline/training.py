@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from hfpipeline import card, console, dist, tracking
+from hfpipeline import card, console, dist, threads, tracking
 from hfpipeline.errors import UserError
 
 OUR_DEFAULTS = {
@@ -66,6 +66,7 @@ def train(trainer, ctx) -> dict:
     """Train, resuming from the stage's newest complete checkpoint if an earlier attempt left one (kinds that can
     resume); return the training metrics (train_loss and steps over the whole stage, across resumes), the first and
     last logged loss, and the FACTS."""
+    threads.fit(trainer.model)  # one torch thread for small models on CPU unless the user chose
     checkpoint = last_complete_checkpoint(ctx.stage_dir / "checkpoints") if ctx.resumable else None
     start_step = _state(checkpoint).get("global_step", 0) if checkpoint else 0
     if checkpoint:

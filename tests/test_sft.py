@@ -27,6 +27,44 @@ def test_sft_loss_on_completions_falls(decoder):
     assert card.read(decoder / "sft")["prompt_format"] == "text"
 
 
+
+def test_padding_free_batches_give_the_padded_loss(decoder, tmp_path):
+    """padding_free (with max_length: null, as TRL wants) flattens a batch into one row; the model's mask built from
+    position_ids keeps rows apart on our default attention, so the loss is the padded batch's to float precision."""
+    from hfpipeline.stages import sft
+
+    rows = instructions(12)
+    rows[1]["completion"] += " And then some more words, to make this row far longer than the others."
+    trainers = {}
+    for free in (False, True):
+        train = {"eval_strategy": "no", "padding_free": free, **({"max_length": None} if free else {})}
+        stage, ctx = stage_and_ctx(
+            tmp_path / str(free),
+            {"name": "sft", "kind": "sft", "model": str(decoder / "sft"), "train": train,
+             "data": str(write_jsonl(tmp_path / "d.jsonl", rows))},
+        )
+        trainers[free] = sft.build_trainer(stage, ctx)[0]
+    examples = [trainers[False].train_dataset[i] for i in range(4)]
+    padded, flat = (trainers[free].data_collator(examples) for free in (False, True))
+    assert flat["input_ids"].shape[0] == 1 and "attention_mask" not in flat  # one row, no padding
+    model = trainers[False].model.eval()
+    with torch.no_grad():
+        losses = [model(**batch).loss.item() for batch in (padded, flat)]
+    assert losses[0] == pytest.approx(losses[1], abs=1e-5)
+
+
+def test_wrapped_packing_is_said_on_the_terminal(decoder, tmp_path, capsys):
+    from hfpipeline.stages import sft
+
+    train = {"eval_strategy": "no", "packing": True, "packing_strategy": "wrapped", "max_length": 64}
+    stage, ctx = stage_and_ctx(
+        tmp_path,
+        {"name": "sft", "kind": "sft", "model": str(decoder / "sft"), "train": train,
+         "data": str(write_jsonl(tmp_path / "d.jsonl", instructions(12)))},
+    )
+    sft.build_trainer(stage, ctx)
+    assert "packing_strategy: wrapped lets the rows in a block attend to each other" in capsys.readouterr().err
+
 def test_prompt_tokens_are_masked_in_collated_labels(decoder, tmp_path):
     from hfpipeline.stages import sft
 

@@ -39,6 +39,7 @@ def build_trainer(stage, ctx):
         "assistant_only_loss": conversational and assistant_mask_possible(tokenizer),
     }
     args = training.build_args(SFTConfig, stage, ctx, **defaults)
+    warn_wrapped(stage, args)
     measured = {name: token_lengths(split, tokenizer, conversational) for name, split in splits.items()}
     policy = stage.options.get("long_rows", "truncate")
     fitted = {
@@ -71,6 +72,18 @@ def build_trainer(stage, ctx):
             )
         )
     return trainer, "validation" in splits, conversational, figures
+
+
+def warn_wrapped(stage, args) -> None:
+    """TRL's wrapped packing cuts the joined rows into blocks with one causal mask: rows see each other. Said on the
+    terminal (TRL's own warning goes to stage.log). bfd packing and padding_free keep rows apart through position_ids
+    (docs/performance.md#padding-and-packing)."""
+    if args.packing and args.packing_strategy == "wrapped":
+        print(
+            f"[{stage.name}] warning: packing_strategy: wrapped lets the rows in a block attend to each other; "
+            "use packing_strategy: bfd to keep them apart",
+            file=sys.stderr,
+        )
 
 
 def learned_tokens(prepared) -> int | None:
