@@ -48,8 +48,15 @@ def chains(out: Path, threads: int, together: int) -> list[dict]:
         _, err = p.communicate()
         if p.returncode:
             sys.exit(f"chain failed:\n{err[-3000:]}")
-        results.append({"threads": threads, "together": together, "wall_s": round(time.time() - start, 1),
-                        "stages": stage_seconds(out / f"t{threads}-x{together}-{i}"), "load": os.getloadavg()[0]})
+        results.append(
+            {
+                "threads": threads,
+                "together": together,
+                "wall_s": round(time.time() - start, 1),
+                "stages": stage_seconds(out / f"t{threads}-x{together}-{i}"),
+                "load": os.getloadavg()[0],
+            }
+        )
     return results
 
 

@@ -27,7 +27,6 @@ def test_sft_loss_on_completions_falls(decoder):
     assert card.read(decoder / "sft")["prompt_format"] == "text"
 
 
-
 def test_padding_free_batches_give_the_padded_loss(decoder, tmp_path):
     """padding_free (with max_length: null, as TRL wants) flattens a batch into one row; the model's mask built from
     position_ids keeps rows apart on our default attention, so the loss is the padded batch's to float precision."""
@@ -40,8 +39,13 @@ def test_padding_free_batches_give_the_padded_loss(decoder, tmp_path):
         train = {"eval_strategy": "no", "padding_free": free, **({"max_length": None} if free else {})}
         stage, ctx = stage_and_ctx(
             tmp_path / str(free),
-            {"name": "sft", "kind": "sft", "model": str(decoder / "sft"), "train": train,
-             "data": str(write_jsonl(tmp_path / "d.jsonl", rows))},
+            {
+                "name": "sft",
+                "kind": "sft",
+                "model": str(decoder / "sft"),
+                "train": train,
+                "data": str(write_jsonl(tmp_path / "d.jsonl", rows)),
+            },
         )
         trainers[free] = sft.build_trainer(stage, ctx)[0]
     examples = [trainers[False].train_dataset[i] for i in range(4)]
@@ -59,11 +63,17 @@ def test_wrapped_packing_is_said_on_the_terminal(decoder, tmp_path, capsys):
     train = {"eval_strategy": "no", "packing": True, "packing_strategy": "wrapped", "max_length": 64}
     stage, ctx = stage_and_ctx(
         tmp_path,
-        {"name": "sft", "kind": "sft", "model": str(decoder / "sft"), "train": train,
-         "data": str(write_jsonl(tmp_path / "d.jsonl", instructions(12)))},
+        {
+            "name": "sft",
+            "kind": "sft",
+            "model": str(decoder / "sft"),
+            "train": train,
+            "data": str(write_jsonl(tmp_path / "d.jsonl", instructions(12))),
+        },
     )
     sft.build_trainer(stage, ctx)
     assert "packing_strategy: wrapped lets the rows in a block attend to each other" in capsys.readouterr().err
+
 
 def test_prompt_tokens_are_masked_in_collated_labels(decoder, tmp_path):
     from hfpipeline.stages import sft
