@@ -7,7 +7,8 @@ Marking (HTML comments right above a fence, invisible on GitHub):
   <!-- not runnable: needs the Hub -->                  excused, with the reason
 A ```bash/sh/shell/console/python block without a mark, or a plain ``` block that starts with a command, is an
 error of the page. Blocks of one page run in order in one fresh copy of the repository, each in a fresh
-`bash -c` that first does README's `source .venv/bin/activate` (.venv: a link to --venv), with HF_HUB_OFFLINE=1.
+`bash -c` that first does the `source`/`export` lines of README's set-up block (`source .venv/bin/activate`,
+.venv: a link to --venv), with HF_HUB_OFFLINE=1.
 Output shown in a block is not compared; the checks are what is verified.
 
 Run: python bench/docs_check.py [--pages README.md docs/x.md] [--list] [--venv .venv] [--env KEY=VALUE ...]
@@ -128,9 +129,15 @@ def default_pages() -> list[Path]:
     return [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 
 
+def setup_lines() -> list[str]:
+    """What README's set-up block leaves in the user's shell: its `source` and `export` lines."""
+    first = next(b for b in parse(REPO / "README.md")[0] if b.lang == "bash")
+    return [line for line in first.text.splitlines() if re.match(r"(source|export)\s", line)]
+
+
 def script(block: Block) -> str:
     """The bash program that runs a block after README's set-up."""
-    head = "source .venv/bin/activate\nset -eo pipefail\n"
+    head = "\n".join([*setup_lines(), "set -eo pipefail", ""])
     if block.lang == "python":
         return f"{head}python - <<'DOCS_CHECK_EOF'\n{block.text}\nDOCS_CHECK_EOF\n"
     return head + block.text + "\n"

@@ -31,6 +31,10 @@ def test_the_docs_run_the_main_demo_and_check_figures_above_their_baselines():
     assert checks[api, "accuracy"].low > checks[api, "majority_baseline"].high
 
 
+def test_blocks_run_after_the_readme_set_up():
+    assert docs_check.setup_lines() == ["source .venv/bin/activate", "export OMP_NUM_THREADS=1"]
+
+
 def page(tmp_path, text):
     path = tmp_path / "page.md"
     path.write_text(text)
@@ -87,7 +91,7 @@ def test_blocks_run_in_order_after_the_set_up_and_their_checks_are_verified(tmp_
 <!-- runnable -->
 <!-- check: out.json a.b.1 2..3 -->
 ```bash
-test "$ACTIVATED$HF_HUB_OFFLINE" = 11 && test -f recipes/rlhf.yaml
+test "$ACTIVATED$HF_HUB_OFFLINE$OMP_NUM_THREADS" = 111 && test -f recipes/rlhf.yaml
 echo '{"a": {"b": [1, 2.5]}}' > out.json
 ```
 
