@@ -104,8 +104,10 @@ def _read_marks(block: Block, marks: list[str]) -> list[str]:
         elif m := CHECK.match(text):
             block.checks.append(Check(m.group(1), m.group(2), float(m.group(3)), float(m.group(4))))
         else:
-            problems.append(f"{where}: malformed mark {mark!r}: use <!-- check: FILE KEY LOW..HIGH -->, "
-                            "<!-- runnable --> or <!-- not runnable: REASON -->")
+            problems.append(
+                f"{where}: malformed mark {mark!r}: use <!-- check: FILE KEY LOW..HIGH -->, "
+                "<!-- runnable --> or <!-- not runnable: REASON -->"
+            )
     if block.status == "unmarked" and not is_command and not marks:
         block.status = "plain"
     elif block.status == "unmarked":
@@ -147,7 +149,10 @@ def fresh_copy(dest: Path, venv: Path) -> None:
     """The repository's files (tracked and untracked, not ignored) copied to dest, with .venv linking to venv."""
     names = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO, capture_output=True, text=True, check=True,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split("\0")
     for name in filter(None, names):
         src = REPO / name
@@ -188,8 +193,9 @@ def run_page(page: Path, blocks: list[Block], root: Path, venv: Path, env: dict,
         start = time.perf_counter()
         with log.open("w") as f:
             try:
-                rc = subprocess.run(["bash", "-c", script(block)], cwd=cwd, env=env, stdout=f,
-                                    stderr=subprocess.STDOUT, timeout=timeout).returncode
+                rc = subprocess.run(
+                    ["bash", "-c", script(block)], cwd=cwd, env=env, stdout=f, stderr=subprocess.STDOUT, timeout=timeout
+                ).returncode
             except subprocess.TimeoutExpired:
                 rc = "timeout"
         checks = run_checks(block, cwd) if rc == 0 else []

@@ -42,7 +42,10 @@ def page(tmp_path, text):
 
 
 def test_unmarked_and_malformed_blocks_are_errors(tmp_path):
-    _, problems = docs_check.parse(page(tmp_path, """
+    _, problems = docs_check.parse(
+        page(
+            tmp_path,
+            """
 ```bash
 hfpipeline env
 ```
@@ -71,7 +74,9 @@ ls
 ```yaml
 name: fine
 ```
-"""))
+""",
+        )
+    )
     assert [p.split(": ", 1)[1][:40] for p in problems] == [
         "```bash block without <!-- runnable --> ",
         "a plain ``` block that starts with `hfpi",
@@ -87,7 +92,9 @@ def test_blocks_run_in_order_after_the_set_up_and_their_checks_are_verified(tmp_
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
     (venv / "bin/activate").write_text(f'export ACTIVATED=1 PATH="{sys.executable.rsplit("/", 1)[0]}:$PATH"\n')
-    path = page(tmp_path, """
+    path = page(
+        tmp_path,
+        """
 <!-- runnable -->
 <!-- check: out.json a.b.1 2..3 -->
 ```bash
@@ -106,7 +113,8 @@ json.dump({"n": json.load(open("out.json"))["a"]["b"][1]}, open("out.json", "w")
 ```bash
 echo never reached > later.txt
 ```
-""")
+""",
+    )
     blocks, problems = docs_check.parse(path)
     assert problems == []
     env = docs_check.clean_env([])
