@@ -32,7 +32,7 @@ def test_the_docs_run_the_main_demo_and_check_figures_above_their_baselines():
 
 
 def test_blocks_run_after_the_readme_set_up():
-    assert docs_check.setup_lines() == ["source .venv/bin/activate", "export OMP_NUM_THREADS=1"]
+    assert docs_check.setup_lines() == ["source .venv/bin/activate"]
 
 
 def page(tmp_path, text):
@@ -98,7 +98,7 @@ def test_blocks_run_in_order_after_the_set_up_and_their_checks_are_verified(tmp_
 <!-- runnable -->
 <!-- check: out.json a.b.1 2..3 -->
 ```bash
-test "$ACTIVATED$HF_HUB_OFFLINE$OMP_NUM_THREADS" = 111 && test -f recipes/rlhf.yaml
+test "$ACTIVATED$HF_HUB_OFFLINE" = 11 && test -f recipes/rlhf.yaml
 echo '{"a": {"b": [1, 2.5]}}' > out.json
 ```
 
