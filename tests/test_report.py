@@ -210,7 +210,8 @@ def test_every_stage_folder_has_a_model_card_that_loads(run):
 def test_export_carries_the_model_card(run, tmp_path):
     assert main(["export", str(run / "reward"), str(tmp_path / "out")]) == 0
     assert (tmp_path / "out/README.md").read_text() == (run / "reward/README.md").read_text()
-    assert not (tmp_path / "out/logs").exists()
+    assert (run / "reward/stage.log").is_file()
+    assert not (tmp_path / "out/logs").exists() and not (tmp_path / "out/stage.log").exists()
 
 
 def test_lora_stage_card_loads_with_peft_and_export_notes_the_merge(decoder, tmp_path):

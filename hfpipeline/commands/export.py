@@ -8,7 +8,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from hfpipeline import card, modelcard, models
+from hfpipeline import card, console, modelcard, models
 from hfpipeline.errors import UserError
 
 # PEFT task type of saved adapters -> the transformers auto class whose head they were trained with
@@ -18,8 +18,8 @@ AUTO_CLASSES = {
     "SEQ_2_SEQ_LM": "AutoModelForSeq2SeqLM",
     "TOKEN_CLS": "AutoModelForTokenClassification",
 }
-# left behind: training leftovers and tracker logs (README.md, the model card, goes with the model)
-NOT_EXPORTED = ("checkpoints", "metrics.json", "trainer_state.json", "training_args.bin", "logs")
+# left behind: training leftovers and logs (README.md, the model card, goes with the model)
+NOT_EXPORTED = ("checkpoints", "metrics.json", "trainer_state.json", "training_args.bin", "logs", console.LOG)
 
 
 def export_command(args) -> int:
