@@ -3,7 +3,8 @@ transformers' CallbackHandler (every Trainer, TRL's old PPOTrainer too, builds o
 the step trains on), then runs the target and writes one JSON line of figures when training ends.
 
 Run: python bench/_probe.py OUT.json hfpipeline RECIPE.yaml | python bench/_probe.py OUT.json plain SCRIPT.py SPEC.json
-(BENCH_T0 in the environment: the wall-clock time the parent started this process, for the time to the first step.)
+(BENCH_T0 in the environment: the wall-clock time the parent started this process, for the time to the first step;
+BENCH_PROFILE=FILE: cProfile the steps after the first into FILE, to find where one side spends more.)
 """
 
 import json
@@ -16,7 +17,23 @@ import time
 T0 = float(os.environ.get("BENCH_T0", time.time()))
 OUT = sys.argv[1]
 COUNTS = {"tokens": 0, "samples": 0}
-STEPS = []  # (time, tokens so far, samples so far) at each step end
+STEPS = []  # (wall time, CPU time of this process, tokens so far, samples so far) at each step end
+# The config fields that define the work: compare.py checks that both sides ran with the same values.
+WORK = (
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "max_steps",
+    "total_episodes",
+    "max_length",
+    "learning_rate",
+    "num_generations",
+    "max_completion_length",
+    "response_length",
+    "temperature",
+    "beta",
+    "kl_coef",
+    "seed",
+)
 
 
 def batch_size(inputs: dict) -> tuple[int, int]:
@@ -32,20 +49,34 @@ def batch_size(inputs: dict) -> tuple[int, int]:
     return tokens, len(ids)
 
 
+PROFILE = {}
+
+
 def on_step_end(self, args, state, control, **kwargs):
-    STEPS.append((time.time(), COUNTS["tokens"], COUNTS["samples"]))
+    if not STEPS and os.environ.get("BENCH_PROFILE"):
+        import cProfile
+
+        PROFILE["p"] = cProfile.Profile()
+        PROFILE["p"].enable()
+    STEPS.append((time.time(), time.process_time(), COUNTS["tokens"], COUNTS["samples"]))
 
 
 def on_train_end(self, args, state, control, **kwargs):
     """Write the figures and leave: what follows training (evaluation, saving) is not what is compared."""
+    if PROFILE:
+        PROFILE["p"].disable()
+        PROFILE["p"].dump_stats(os.environ["BENCH_PROFILE"])
     out = {"steps": len(STEPS), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     out["precision"] = "bf16" if args.bf16 else ("fp16" if args.fp16 else "fp32")
     out["checkpointing"] = bool(getattr(args, "gradient_checkpointing", False))
+    out["config"] = {k: getattr(args, k) for k in WORK if hasattr(args, k)}
     if STEPS:
         out["first_step_s"] = STEPS[0][0] - T0
     if len(STEPS) > 1:  # throughput over the steps after the first (warm-up left out)
-        (t0, k0, n0), (t1, k1, n1) = STEPS[0], STEPS[-1]
+        (t0, c0, k0, n0), (t1, c1, k1, n1) = STEPS[0], STEPS[-1]
         out.update(tokens_per_s=(k1 - k0) / (t1 - t0), samples_per_s=(n1 - n0) / (t1 - t0), tokens=k1 - k0)
+        # CPU time: on a shared machine the wall clock also counts the waits for a core; CPU seconds far less
+        out["tokens_per_cpu_s"] = (k1 - k0) / (c1 - c0)
     with open(OUT, "w") as f:
         f.write(json.dumps(out) + "\n")
     sys.stdout.flush()

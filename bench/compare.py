@@ -76,7 +76,13 @@ def prerequisites(base: Path) -> dict:
             "data": "demo:preferences",
             "train": {"max_steps": 10, "learning_rate": 5e-4, "per_device_train_batch_size": 16, **short},
         },
-        {"name": "wordpiece", "kind": "tokenizer", "type": "wordpiece", "vocab_size": 2000, "data": "demo:review_corpus"},
+        {
+            "name": "wordpiece",
+            "kind": "tokenizer",
+            "type": "wordpiece",
+            "vocab_size": 2000,
+            "data": "demo:review_corpus",
+        },
         {
             "name": "mlm",
             "kind": "pretrain",
@@ -234,12 +240,25 @@ def measure(kind: str, variant: str, stage: dict, plain: dict, work: Path) -> di
     return json.loads(out.read_text())
 
 
+def differences(a: dict, b: dict, variant: str) -> dict:
+    """What makes run `b` other work than run `a` (the hfpipeline stage): config fields that define the work
+    (bench/_probe.py WORK) and, for the plain script, precision and activation checkpointing."""
+    keys = a["config"].keys() | b["config"].keys()
+    differ = {k: (a["config"].get(k), b["config"].get(k)) for k in keys if a["config"].get(k) != b["config"].get(k)}
+    if variant == "plain":
+        differ.update({k: (a[k], b[k]) for k in ("precision", "checkpointing", "steps") if a[k] != b[k]})
+    return differ
+
+
 def trl_has_ppo() -> bool:
     try:
         import trl.experimental.ppo  # noqa: F401
     except ImportError:
         return False
     return True
+
+
+FIGURES = ("tokens_per_s", "tokens_per_cpu_s", "samples_per_s", "peak_rss_mb", "first_step_s")
 
 
 def median(runs: list[dict], key: str) -> float | None:
@@ -251,34 +270,39 @@ def summary(kind: str, runs: dict) -> dict:
     """Medians per variant and the ratios hfpipeline / plain and hfpipeline / library defaults."""
     row = {"kind": kind}
     for variant, rs in runs.items():
-        row[variant] = {k: median(rs, k) for k in ("tokens_per_s", "samples_per_s", "peak_rss_mb", "first_step_s")}
+        row[variant] = {k: median(rs, k) for k in FIGURES}
         row[variant]["precision"] = rs[0]["precision"]
         row[variant]["checkpointing"] = rs[0]["checkpointing"]
         row[variant]["all_tokens_per_s"] = [round(r["tokens_per_s"]) for r in rs]
     a = row["hfpipeline"]["tokens_per_s"]
+    cpu = row["hfpipeline"]["tokens_per_cpu_s"]
     row["ratio_plain"] = a / row["plain"]["tokens_per_s"]
+    row["ratio_plain_cpu"] = cpu / row["plain"]["tokens_per_cpu_s"]
     if "defaults" in row:
         row["ratio_defaults"] = a / row["defaults"]["tokens_per_s"]
+        row["ratio_defaults_cpu"] = cpu / row["defaults"]["tokens_per_cpu_s"]
     return row
 
 
 def print_table(rows: list[dict]) -> None:
     print(
-        f"\n{'kind':9} {'tok/s A':>8} {'tok/s B':>8} {'A/B':>5} {'tok/s C':>8} {'A/C':>5} {'smp/s A':>8} "
-        f"{'smp/s B':>8} {'RSS A':>6} {'RSS B':>6} {'1st A':>6} {'1st B':>6}"
+        f"\n{'kind':9} {'tok/s A':>8} {'tok/s B':>8} {'A/B':>5} {'cpu A/B':>7} {'tok/s C':>8} {'A/C':>5} "
+        f"{'cpu A/C':>7} {'smp/s A':>8} {'smp/s B':>8} {'RSS A':>6} {'RSS B':>6} {'1st A':>6} {'1st B':>6}"
     )
+    nan = float("nan")
     for r in rows:
-        a, b, c = r["hfpipeline"], r["plain"], r.get("defaults")
+        a, b, c = r["hfpipeline"], r["plain"], r.get("defaults") or {}
         print(
             f"{r['kind']:9} {a['tokens_per_s']:8.0f} {b['tokens_per_s']:8.0f} {r['ratio_plain']:5.2f} "
-            f"{c['tokens_per_s'] if c else float('nan'):8.0f} {r.get('ratio_defaults', float('nan')):5.2f} "
-            f"{a['samples_per_s']:8.1f} {b['samples_per_s']:8.1f} {a['peak_rss_mb']:6.0f} {b['peak_rss_mb']:6.0f} "
-            f"{a['first_step_s']:6.1f} {b['first_step_s']:6.1f}"
+            f"{r['ratio_plain_cpu']:7.2f} {c.get('tokens_per_s', nan):8.0f} {r.get('ratio_defaults', nan):5.2f} "
+            f"{r.get('ratio_defaults_cpu', nan):7.2f} {a['samples_per_s']:8.1f} {b['samples_per_s']:8.1f} "
+            f"{a['peak_rss_mb']:6.0f} {b['peak_rss_mb']:6.0f} {a['first_step_s']:6.1f} {b['first_step_s']:6.1f}"
         )
     print(
-        "A hfpipeline stage, B plain script (same work), C plain script with the library's defaults; tok/s: non-pad "
-        "tokens per second after the first step; smp/s: sequences per second; RSS: peak MB; 1st: seconds from "
-        "process start to the end of the first step (medians)."
+        "A hfpipeline stage, B plain script (same work), C plain script with the library's defaults (medians). "
+        "tok/s: non-pad tokens per wall-clock second after the first step; cpu A/B, cpu A/C: the same ratio in "
+        "tokens per CPU second of the process (steadier on a shared machine); smp/s: sequences per second; RSS: "
+        "peak MB; 1st: seconds from process start to the end of the first step."
     )
 
 
@@ -304,6 +328,9 @@ def main() -> None:
             for variant in runs[kind]:
                 r = measure(kind, variant, *table[kind], work)
                 runs[kind][variant].append(r)
+                differ = differences(runs[kind]["hfpipeline"][0], r, variant) if variant != "hfpipeline" else {}
+                if differ:
+                    sys.exit(f"{kind}: the {variant} run did other work than the hfpipeline stage: {differ}")
                 print(f"round {i + 1} {kind:8} {variant:10} {r.get('tokens_per_s', 0):8.0f} tok/s", flush=True)
             load.append(os.getloadavg())
     rows = [summary(kind, runs[kind]) for kind in kinds]

@@ -5,8 +5,14 @@ import json
 import sys
 
 from datasets import load_dataset
-from transformers import AutoModelForCausalLM, AutoTokenizer, DataCollatorForLanguageModeling, GPT2Config, Trainer
-from transformers import TrainingArguments
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    DataCollatorForLanguageModeling,
+    GPT2Config,
+    Trainer,
+    TrainingArguments,
+)
 
 spec = json.loads(sys.argv[1])
 tokenizer = AutoTokenizer.from_pretrained(spec["tokenizer"])

@@ -5,8 +5,14 @@ import json
 import sys
 
 from datasets import load_dataset
-from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, DataCollatorForSeq2Seq, Seq2SeqTrainer
-from transformers import Seq2SeqTrainingArguments, T5Config
+from transformers import (
+    AutoModelForSeq2SeqLM,
+    AutoTokenizer,
+    DataCollatorForSeq2Seq,
+    Seq2SeqTrainer,
+    Seq2SeqTrainingArguments,
+    T5Config,
+)
 
 spec = json.loads(sys.argv[1])
 tokenizer = AutoTokenizer.from_pretrained(spec["tokenizer"])
