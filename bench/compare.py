@@ -115,7 +115,17 @@ def prerequisites(base: Path) -> dict:
     return {name: str(base / name) for name in ("tok", "pretrain", "sft", "reward", "wordpiece", "mlm", "unigram")}
 
 
-def specs(m: dict) -> dict:
+def held_out(name: str, work: Path, splits=("validation",)) -> dict:
+    """A data block whose train split is the whole demo file NAME, as the plain scripts read it (so both sides train
+    on the same rows in the same order: the batches pad alike), with its first 64 rows as the evaluation split(s)
+    hfpipeline wants, instead of the rows it would hold out of train."""
+    (work / "data").mkdir(parents=True, exist_ok=True)
+    small = work / "data" / f"{name}-64.jsonl"
+    small.write_text("".join((DEMO / f"{name}.jsonl").read_text().splitlines(keepends=True)[:64]))
+    return {"path": {"train": str(DEMO / f"{name}.jsonl"), **{split: str(small) for split in splits}}}
+
+
+def specs(m: dict, work: Path) -> dict:
     """Per kind: the hfpipeline stage (A) and the plain script's spec (B; C adds defaults: true), the same work."""
     rl = {"batch": 16, "steps": 6, "num_generations": 4, "max_completion_length": 24, "temperature": 0.7}
     rl.update(beta=0.05, lr=1e-4, seed=SEED, model=m["sft"], reward_model=m["reward"])
@@ -148,7 +158,13 @@ def specs(m: dict) -> dict:
     seq2seq.update(lr=2e-3, max_source_length=192, max_target_length=64)
     return {
         "pretrain": (
-            {"kind": "pretrain", "model": GPT, "tokenizer": m["tok"], "data": "demo:corpus", "train": train(pretrain)},
+            {
+                "kind": "pretrain",
+                "model": GPT,
+                "tokenizer": m["tok"],
+                "data": held_out("corpus", work),
+                "train": train(pretrain),
+            },
             pretrain,
         ),
         "classify": (
@@ -156,15 +172,21 @@ def specs(m: dict) -> dict:
                 "kind": "classify",
                 "model": m["mlm"],
                 "max_length": 128,
-                "data": {"path": "demo:reviews", "validation_size": 0.1, "test_size": 0.1},
+                "data": held_out("reviews", work, ("validation", "test")),
                 "train": train(classify),
             },
             classify,
         ),
-        "sft": ({"kind": "sft", "model": m["pretrain"], "data": "demo:instructions", "train": train(sft)}, sft),
-        "reward": ({"kind": "reward", "model": m["sft"], "data": "demo:preferences", "train": train(reward)}, reward),
+        "sft": (
+            {"kind": "sft", "model": m["pretrain"], "data": held_out("instructions", work), "train": train(sft)},
+            sft,
+        ),
+        "reward": (
+            {"kind": "reward", "model": m["sft"], "data": held_out("preferences", work), "train": train(reward)},
+            reward,
+        ),
         "dpo": (
-            {"kind": "dpo", "model": m["sft"], "data": "demo:preferences", "train": train(dpo, beta=dpo["beta"])},
+            {"kind": "dpo", "model": m["sft"], "data": held_out("preferences", work), "train": train(dpo, beta=0.1)},
             dpo,
         ),
         "ppo": (
@@ -196,10 +218,9 @@ def specs(m: dict) -> dict:
                 "max_source_length": 192,
                 "max_target_length": 64,
                 "data": {
-                    "path": "demo:summaries",
+                    **held_out("summaries", work, ("validation", "test")),
                     "source_field": "document",
                     "target_field": "summary",
-                    "test_size": 100,
                 },
                 "train": train(seq2seq),
             },
@@ -251,11 +272,11 @@ def differences(a: dict, b: dict, variant: str) -> dict:
 
 
 def trl_has_ppo() -> bool:
-    try:
-        import trl.experimental.ppo  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """TRL < 1.13 still has PPOTrainer (trl.experimental.ppo); asked of the metadata, so this process loads no TRL."""
+    from importlib.metadata import version
+
+    major, minor = (int(x) for x in version("trl").split(".")[:2])
+    return (major, minor) < (1, 13)
 
 
 FIGURES = ("tokens_per_s", "tokens_per_cpu_s", "samples_per_s", "peak_rss_mb", "first_step_s")
@@ -320,7 +341,7 @@ def main() -> None:
         print("ppo: skipped (TRL >= 1.13 has no PPOTrainer; install TRL < 1.13 to compare it)")
         kinds.remove("ppo")
     load = [os.getloadavg()]
-    table = specs(prerequisites(work / "base"))
+    table = specs(prerequisites(work / "base"), work)
     runs = {kind: {v: [] for v in ("hfpipeline", "plain", "defaults") if v != "defaults" or kind in LIBRARY_DEFAULTS}
             for kind in kinds}
     for i in range(args.pairs):
