@@ -70,6 +70,9 @@ def on_train_end(self, args, state, control, **kwargs):
     out["precision"] = "bf16" if args.bf16 else ("fp16" if args.fp16 else "fp32")
     out["checkpointing"] = bool(getattr(args, "gradient_checkpointing", False))
     out["config"] = {k: getattr(args, k) for k in WORK if hasattr(args, k)}
+    import torch
+
+    out["threads"] = [torch.get_num_threads(), torch.get_num_interop_threads()]  # the same on both sides?
     if STEPS:
         out["first_step_s"] = STEPS[0][0] - T0
     if len(STEPS) > 1:  # throughput over the steps after the first (warm-up left out)
