@@ -130,9 +130,11 @@ def specs(m: dict, work: Path) -> dict:
     rl = {"batch": 16, "steps": 6, "num_generations": 4, "max_completion_length": 24, "temperature": 0.7}
     rl.update(beta=0.05, lr=1e-4, seed=SEED, model=m["sft"], reward_model=m["reward"])
     rl["data"] = str(DEMO / "preferences.jsonl")
-    rl_train = {
-        k: rl[k] for k in ("num_generations", "max_completion_length", "temperature", "beta")
-    } | {"per_device_train_batch_size": rl["batch"], "max_steps": rl["steps"], "learning_rate": rl["lr"]}
+    rl_train = {k: rl[k] for k in ("num_generations", "max_completion_length", "temperature", "beta")} | {
+        "per_device_train_batch_size": rl["batch"],
+        "max_steps": rl["steps"],
+        "learning_rate": rl["lr"],
+    }
     rl_stage = {"policy": m["sft"], "reward_model": m["reward"], "data": "demo:preferences"}
     rl_stage["eval_prompts"] = "demo:prompts"
 
@@ -342,8 +344,10 @@ def main() -> None:
         kinds.remove("ppo")
     load = [os.getloadavg()]
     table = specs(prerequisites(work / "base"), work)
-    runs = {kind: {v: [] for v in ("hfpipeline", "plain", "defaults") if v != "defaults" or kind in LIBRARY_DEFAULTS}
-            for kind in kinds}
+    runs = {
+        kind: {v: [] for v in ("hfpipeline", "plain", "defaults") if v != "defaults" or kind in LIBRARY_DEFAULTS}
+        for kind in kinds
+    }
     for i in range(args.pairs):
         for kind in kinds:
             for variant in runs[kind]:
