@@ -62,18 +62,22 @@ def quiet_progress(trainer, stage_dir: Path, name: str) -> None:
     from transformers.trainer_callback import ProgressCallback
 
     class QuietProgress(ProgressCallback):
+        said = None  # the last evaluation line: a final evaluation after the last step's one repeats it
+
         def on_log(self, args, state, control, logs=None, **kwargs):
             if not state.is_world_process_zero or not logs:
                 return
             with open(stage_dir / LOG, "a", encoding="utf-8") as log:
                 log.write(json.dumps({"step": state.global_step, **logs}, default=str) + "\n")
             shown = {k: v for k, v in logs.items() if k.startswith("eval_") and k[5:].split("/")[-1] in SHOWN}
-            if shown:
-                line = ", ".join(
-                    f"{k[5:]} {v:.4g}" if isinstance(v, float) else f"{k[5:]} {v}" for k, v in shown.items()
-                )
+            figures = ", ".join(
+                f"{k[5:]} {v:.4g}" if isinstance(v, float) else f"{k[5:]} {v}" for k, v in shown.items()
+            )
+            line = f"[{name}] step {state.global_step}: {figures}"
+            if shown and line != self.said:
+                self.said = line
                 write = self.training_bar.write if self.training_bar is not None else print
-                write(f"[{name}] step {state.global_step}: {line}", file=sys.stderr)
+                write(line, file=sys.stderr)
 
     if trainer.pop_callback(ProgressCallback) is not None:
         trainer.add_callback(QuietProgress)

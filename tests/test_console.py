@@ -45,6 +45,7 @@ def test_raw_logs_go_to_the_stage_log_and_evaluations_are_short_lines(decoder, t
     err = shown.err
     assert "'loss'" not in shown.out + err and "'learning_rate'" not in shown.out + err
     assert "[sft] step 2: loss" in err and "[sft] step 4: loss" in err
+    assert err.count("[sft] step 4: loss") == 1  # the final evaluation repeats step 4's: said once
     # the summary shows the headline beside what it is compared with
     summary = json.loads((tmp_path / "run/run.json").read_text())["stages"][0]["headline"]
     assert summary["baseline"] == "eval_loss_before" and summary["value"] < summary["baseline_value"]
