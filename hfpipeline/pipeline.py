@@ -72,7 +72,7 @@ def run_command(args) -> int:
 def what_was_kept(recipe: Recipe, args) -> str:
     """After Ctrl-C or SIGTERM: the stages kept, the checkpoint the stopped stage goes on from, the command."""
     run_dir = Path(recipe.output_dir)
-    stages = rundir.read_manifest(run_dir)["stages"] if (run_dir / rundir.MANIFEST).is_file() else []
+    stages = rundir.read_manifest(run_dir, missing_ok=True)["stages"]
     done = [s["name"] for s in stages if s.get("status") == "done"]
     said = [f"done and kept: {', '.join(done)}" if done else "no stage was done"]
     for s in (s for s in stages if s.get("status") == "interrupted"):
@@ -133,9 +133,7 @@ def plan(recipe: Recipe, only: str | None = None, overwrite: bool = False) -> li
     """What `hfpipeline run` would do with each stage, and why; runs nothing, writes nothing."""
     _check_only(recipe, only)
     run_dir = Path(recipe.output_dir)
-    path = run_dir / rundir.MANIFEST
-    manifest = rundir.read_manifest(run_dir) if path.is_file() else {"stages": []}
-    return decide(recipe, manifest, run_dir, only, overwrite)
+    return decide(recipe, rundir.read_manifest(run_dir, missing_ok=True), run_dir, only, overwrite)
 
 
 def format_plan(steps: list[Step]) -> str:

@@ -174,7 +174,7 @@ def _check_prompts(recipe, stages) -> None:
             continue  # trained by this run: the stage checks its prompts when it starts
         key = "response_length" if stage.kind == "ppo" else "max_completion_length"
         defaults = ppo.DEFAULTS if stage.kind == "ppo" else rl_shared.DEFAULTS
-        response = {**defaults, **recipe.defaults, **stage.train}[key]
+        response = {**defaults, **recipe.train_for(stage)}[key]
         info, tokenizer = card.of_folder(policy), models.load_tokenizer(policy)
         prompts = shared.load_prompts(stage, ctx)
         rendered, chat = shared.as_policy_saw_them(prompts, tokenizer, info)

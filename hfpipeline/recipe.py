@@ -61,6 +61,10 @@ class Recipe:
     def stage(self, name: str) -> Stage:
         return next(s for s in self.stages if s.name == name)
 
+    def train_for(self, stage: Stage) -> dict:
+        """The train: settings the recipe gives a stage: defaults.train, under the stage's own train:."""
+        return {**self.defaults, **stage.train}
+
     def fingerprint(self) -> str:
         """A hash of the recipe as run: reruns into a run dir must match it."""
         return hashlib.sha256(json.dumps(self.raw, sort_keys=True).encode()).hexdigest()[:16]

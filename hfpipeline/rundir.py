@@ -80,7 +80,10 @@ def _cached(repo_id: str) -> bool:
         return False
 
 
-def read_manifest(run_dir: Path) -> dict:
+def read_manifest(run_dir: Path, missing_ok: bool = False) -> dict:
+    """run.json; with missing_ok, a run dir not started yet reads as one with no stages."""
+    if missing_ok and not (run_dir / MANIFEST).is_file():
+        return {"stages": []}
     return read_json(run_dir / MANIFEST)
 
 

@@ -44,7 +44,7 @@ def build_args(config_cls, stage, ctx, **stage_defaults):
     """`config_cls` (TrainingArguments, SFTConfig, ...) from, in rising priority: our defaults, hardware defaults,
     the stage kind's defaults, the recipe's defaults.train, the stage's train:. output_dir is always ours."""
     hardware = hardware_defaults(config_cls)
-    given = {**ctx.recipe.defaults, **stage.train}
+    given = ctx.recipe.train_for(stage)
     if {"gradient_checkpointing", "activation_checkpointing"} & set(given):  # the recipe's choice, under either name
         hardware = {k: v for k, v in hardware.items() if not k.endswith("_checkpointing")}
     values = {
@@ -74,8 +74,8 @@ def train(trainer, ctx) -> dict:
             f"[{ctx.stage_dir.name}] resuming from {checkpoint.name} (step {start_step})", file=sys.stderr, flush=True
         )
     console.quiet_progress(trainer, ctx.stage_dir, ctx.stage_dir.name)
-    if ctx.resumable and "save_strategy" not in _given(ctx):
-        trainer.add_callback(timed_saves(SAVE_EVERY_SECONDS, _save_block(trainer.args)))
+    if ctx.resumable and "save_strategy" not in ctx.recipe.train_for(ctx.recipe.stage(ctx.stage_dir.name)):
+        trainer.add_callback(timed_saves(SAVE_EVERY_SECONDS, save_block(trainer.args)))
     try:
         result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     except KeyboardInterrupt:
@@ -121,13 +121,7 @@ def timed_saves(seconds: float, block: int = 1):
     return TimedSaves()
 
 
-def _given(ctx) -> dict:
-    """The train: settings the recipe gives the stage (its defaults.train under the stage's own)."""
-    stage = next((s for s in ctx.recipe.stages if s.name == ctx.stage_dir.name), None)
-    return {**ctx.recipe.defaults, **(stage.train if stage else {})}
-
-
-def _save_block(args) -> int:
+def save_block(args) -> int:
     """RLOO/GRPO resume only where a batch of generations is used up: every steps_per_generation x num_iterations."""
     return (getattr(args, "steps_per_generation", None) or 1) * (getattr(args, "num_iterations", None) or 1)
 

@@ -115,10 +115,10 @@ def _checkpoint_on_generation_boundaries(stage, ctx, args) -> None:
     """Checkpoints only where a batch of generations is used up (steps_per_generation x num_iterations steps): a
     resume from inside one does not continue the same run. Our default save_steps is rounded up; a recipe's is
     refused."""
-    block = args.steps_per_generation * args.num_iterations
+    block = training.save_block(args)
     if args.save_strategy != "steps" or args.save_steps < 1 or args.save_steps % block == 0:
         return
-    if "save_steps" in {**ctx.recipe.defaults, **stage.train}:
+    if "save_steps" in ctx.recipe.train_for(stage):
         raise UserError(
             f"stage {stage.name}: train.save_steps {args.save_steps} is not a multiple of "
             f"steps_per_generation x num_iterations = {block}: a checkpoint inside a batch of generations "

@@ -25,7 +25,7 @@ MAX_LENGTH = 256  # default max_length (capped at the context window): TRL's 102
 
 def wants_eval(stage, ctx) -> bool:
     """Evaluate unless the recipe turns evaluation off (eval_strategy: no)."""
-    return {**ctx.recipe.defaults, **stage.train}.get("eval_strategy") != "no"
+    return ctx.recipe.train_for(stage).get("eval_strategy") != "no"
 
 
 def is_conversational(dataset) -> bool:
