@@ -1,8 +1,9 @@
 """Kill and resume, for every trainable kind (pretrain clm and mlm, classify, sft, reward, dpo, ppo, rloo, grpo,
 seq2seq): an uninterrupted run, a run SIGKILLed two steps after its first checkpoint then rerun, and the same with
-SIGTERM.
-Prints the steps the rerun redid (at most save_steps) and the final headline metric of each run. Tiny models, few
-steps.
+SIGTERM. sft-timed sets no save_strategy, so it runs on hfpipeline's default time-based checkpoints (every
+TIMED_SECONDS here instead of 5 minutes), and is also stopped with SIGINT (Ctrl-C).
+Prints the steps the rerun redid (at most the steps between checkpoints) and the final headline metric of each run,
+and on stderr the last line an interrupted run printed. Tiny models, few steps.
 
 Run: OMP_NUM_THREADS=1 python bench/kill_resume.py [--out /tmp/kill-resume] [--kinds sft ppo ...]
 """
@@ -44,6 +45,12 @@ T5 = {
 }
 SAVE = 5
 LOST = 2  # steps past the first checkpoint at which the run is killed
+TIMED_SECONDS = 1  # sft-timed: training.SAVE_EVERY_SECONDS in its runs
+# `python -c` with hfpipeline's timed checkpoints due every TIMED_SECONDS; argv as `hfpipeline`'s
+TIMED_RUN = (
+    "import sys, hfpipeline.training as t; t.SAVE_EVERY_SECONDS = {}; from hfpipeline.cli import main; "
+    "sys.exit(main(sys.argv[1:]))"
+)
 TRAIN = {
     "max_steps": 20,
     "save_strategy": "steps",
@@ -106,7 +113,7 @@ def prerequisites(out: Path) -> Path:
 
 
 def stages(pre: Path) -> dict:
-    """One stage per trainable kind, each saving every SAVE steps."""
+    """One stage per trainable kind, each saving every SAVE steps; sft-timed on timed checkpoints."""
     return {
         "pretrain-clm": {
             "kind": "pretrain",
@@ -138,6 +145,13 @@ def stages(pre: Path) -> dict:
             "tokenizer": str(pre / "bpe"),
             "data": {"path": "demo:instructions", "max_rows": 240},
             "train": TRAIN,
+        },
+        "sft-timed": {  # no save_strategy: hfpipeline's own checkpoints, by time
+            "kind": "sft",
+            "model": GPT,
+            "tokenizer": str(pre / "bpe"),
+            "data": {"path": "demo:instructions", "max_rows": 240},
+            "train": {**{k: v for k, v in TRAIN.items() if not k.startswith("save_")}, "max_steps": 200},
         },
         "reward": {
             "kind": "reward",
@@ -211,27 +225,32 @@ def _run(recipe: dict, path: Path, sig=None) -> tuple[subprocess.CompletedProces
     the last step its progress bar showed."""
     path.write_text(yaml.safe_dump(recipe, sort_keys=False))
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-    cmd = [sys.executable, "-m", "hfpipeline", "run", str(path)]
+    train = recipe["stages"][0].get("train")  # the stage under test's (the prerequisites start with a tokenizer)
+    timed = train is not None and "save_strategy" not in train
+    how = ["-c", TIMED_RUN.format(TIMED_SECONDS)] if timed else ["-m", "hfpipeline"]
+    cmd = [sys.executable, *how, "run", str(path)]
     if sig is None:
         done = subprocess.run(cmd, env=env, capture_output=True, text=True)
         if done.returncode:
             raise SystemExit(f"{path}: exit {done.returncode}\n{done.stderr[-2000:]}")
         return None, None
     log = path.with_suffix(".log")
-    train = recipe["stages"][0]["train"]
     total = train.get("max_steps") or train["total_episodes"] // train["per_device_train_batch_size"]
     with open(log, "w") as err:
         proc = subprocess.Popen(cmd, env=env, stderr=err, stdout=subprocess.DEVNULL)
         stage_dir = Path(recipe["output_dir"]) / recipe["stages"][0]["name"]
         # kill LOST steps after the first complete checkpoint: the rerun must redo them, and only them
-        while proc.poll() is None and not (
-            _quiet(last_complete_checkpoint, stage_dir / "checkpoints")
-            and (_progress(log, total) or 0) >= train["save_steps"] + LOST
-        ):
+        while proc.poll() is None and (_progress(log, total) or 0) < _newest_checkpoint(stage_dir) + LOST:
             time.sleep(0.01)
         proc.send_signal(sig)
         proc.wait()
     return proc.returncode, _progress(log, total)
+
+
+def _newest_checkpoint(stage_dir: Path) -> float:
+    """The step of the newest complete checkpoint (infinite while there is none)."""
+    checkpoint = _quiet(last_complete_checkpoint, stage_dir / "checkpoints")
+    return int(checkpoint.name.split("-")[1]) if checkpoint else float("inf")
 
 
 def _progress(log: Path, total: int) -> int | None:
@@ -254,6 +273,7 @@ def one(name: str, stage: dict, out: Path, sig) -> dict:
     recipe = {"name": name, "seed": 0, "output_dir": str(run_dir), "stages": [{"name": name, **stage}]}
     start = time.time()
     killed_rc, killed_at = _run(recipe, out / f"{run_dir.name}.yaml", sig) if sig else (None, None)
+    said = (out / f"{run_dir.name}.log").read_text().strip().splitlines()[-1] if sig else None  # Ctrl-C's line
     _run(recipe, out / f"{run_dir.name}.yaml")
     metrics = json.loads((run_dir / name / "metrics.json").read_text())
     entry = json.loads((run_dir / "run.json").read_text())["stages"][0]
@@ -272,6 +292,7 @@ def one(name: str, stage: dict, out: Path, sig) -> dict:
         "train_loss": metrics.get("train_loss", metrics.get("train_scores_last")),
         "attempts": len(entry.get("attempts") or []),
         "wall_s": round(time.time() - start, 1),
+        "last_line": said,
     }
 
 
@@ -287,7 +308,7 @@ def main() -> None:
     for name, stage in stages(pre).items():
         if args.kinds and name not in args.kinds:
             continue
-        for sig in (None, signal.SIGKILL, signal.SIGTERM):
+        for sig in (None, signal.SIGKILL, signal.SIGTERM, *([signal.SIGINT] if name == "sft-timed" else [])):
             rows.append(one(name, stage, out, sig))
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     print(table(rows))
