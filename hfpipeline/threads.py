@@ -15,9 +15,10 @@ def fit(model) -> int | None:
 
     if torch.cuda.is_available() or any(os.environ.get(v) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")):
         return None
-    if torch.get_num_threads() not in (torch_default(), _ours["count"]):
+    default = torch_default()
+    if torch.get_num_threads() not in (default, _ours["count"]):
         return None  # the user's torch.set_num_threads
-    count = 1 if sum(p.numel() for p in model.parameters()) < SMALL else torch_default()
+    count = 1 if sum(p.numel() for p in model.parameters()) < SMALL else default
     torch.set_num_threads(count)
     _ours["count"] = count
     return count
